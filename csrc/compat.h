@@ -1,0 +1,45 @@
+/* Lua version compatibility: the one place that knows 5.1/LuaJIT from 5.3+.
+ * Everything else in csrc/ is written against the 5.4 API and these shims. */
+#ifndef EMP_COMPAT_H
+#define EMP_COMPAT_H
+
+#include <lua.h>
+#include <lauxlib.h>
+
+#if LUA_VERSION_NUM < 502
+#  define lua_rawlen(L, i)           lua_objlen((L), (i))
+#  define luaL_setfuncs(L, l, n)     emp_compat_setfuncs((L), (l), (n))
+#  define luaL_newlib(L, l)          (lua_newtable(L), luaL_setfuncs((L), (l), 0))
+#  define lua_rawgetp(L, i, p)       (lua_pushlightuserdata((L), (void *)(p)), lua_rawget((L), (i) < 0 ? (i) - 1 : (i)))
+#  define lua_rawsetp(L, i, p)       emp_compat_rawsetp((L), (i), (p))
+#  define luaL_testudata(L, i, n)    emp_compat_testudata((L), (i), (n))
+#  define luaL_setmetatable(L, n)    (luaL_getmetatable((L), (n)), lua_setmetatable((L), -2))
+#  define LUA_OK 0
+void emp_compat_setfuncs(lua_State *L, const luaL_Reg *l, int nup);
+void emp_compat_rawsetp(lua_State *L, int idx, const void *p);
+void *emp_compat_testudata(lua_State *L, int idx, const char *name);
+#endif
+
+#if LUA_VERSION_NUM >= 503
+#  define emp_isinteger(L, i)        lua_isinteger((L), (i))
+#else
+#  define emp_isinteger(L, i)        0
+#endif
+
+#if LUA_VERSION_NUM >= 504
+#  define emp_newuserdata(L, size)   lua_newuserdatauv((L), (size), 0)
+#else
+#  define emp_newuserdata(L, size)   lua_newuserdata((L), (size))
+#endif
+
+/* 2^53: the largest whole number a double (and so JSON, and LuaJIT) holds exactly. */
+#define EMP_MAX_EXACT_INT 9007199254740992.0
+
+/* Push a whole number as an integer where the Lua has integers, else as a double. */
+#if LUA_VERSION_NUM >= 503
+#  define emp_pushwhole(L, d)        lua_pushinteger((L), (lua_Integer)(d))
+#else
+#  define emp_pushwhole(L, d)        lua_pushnumber((L), (lua_Number)(d))
+#endif
+
+#endif

@@ -1,0 +1,68 @@
+/* empirical.core: the module entry. Validation and marshalling of the three
+ * endpoints (validate.c, decode.c, from the data in schema.c), transport
+ * (transport.c, retry.c), errors (errors.c). The Lua layer is lua/empirical. */
+#include <curl/curl.h>
+
+#include "decode.h"
+#include "errors.h"
+#include "json.h"
+#include "transport.h"
+#include "validate.h"
+
+static const emp_endpoint *check_op(lua_State *L, int arg) {
+  const emp_endpoint *ep = emp_endpoint_find(luaL_checkstring(L, arg));
+  if (ep == NULL) luaL_argerror(L, arg, "unknown operation (trigger, rerun or get)");
+  return ep;
+}
+
+/* core.encode(op, params [, strict]) -> {method=, path=, body=?} | nil, err */
+static int core_encode(lua_State *L) {
+  const emp_endpoint *ep = check_op(L, 1);
+  int strict = lua_isnoneornil(L, 3) ? 1 : lua_toboolean(L, 3);
+  lua_settop(L, 2);
+  return emp_encode(L, ep, 2, strict);
+}
+
+/* core.decode(op, status, body [, content_type [, location]]) -> result | nil, err */
+static int core_decode(lua_State *L) {
+  const emp_endpoint *ep = check_op(L, 1);
+  emp_response res;
+  res.status = (long)luaL_checkinteger(L, 2);
+  res.body = luaL_optlstring(L, 3, "", &res.len);
+  res.content_type = luaL_optstring(L, 4, NULL);
+  res.location = luaL_optstring(L, 5, NULL);
+  if (emp_decode(L, ep, &res)) return 1;
+  lua_pushnil(L);
+  lua_insert(L, -2);
+  return 2;
+}
+
+static int core_curl_version(lua_State *L) {
+  lua_pushstring(L, curl_version());
+  return 1;
+}
+
+int luaopen_empirical_core(lua_State *L) {
+  static int curl_ready = 0;
+  static const luaL_Reg functions[] = {
+    { "encode", core_encode },
+    { "decode", core_decode },
+    { "client", emp_client_new },
+    { "error", emp_error_lua_new },
+    { "sleep", emp_sleep },
+    { "now", emp_now },
+    { "curl_version", core_curl_version },
+    { NULL, NULL }
+  };
+  if (!curl_ready) {
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return luaL_error(L, "empirical: curl_global_init failed");
+    curl_ready = 1;
+  }
+  emp_error_open(L);
+  emp_json_open(L);
+  emp_transport_open(L);
+  luaL_newlib(L, functions);
+  lua_pushliteral(L, EMP_VERSION);
+  lua_setfield(L, -2, "VERSION");
+  return 1;
+}

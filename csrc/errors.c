@@ -1,0 +1,121 @@
+/* Error objects and their __tostring. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "errors.h"
+
+#define EMP_KIND_STRING(name, str) str,
+static const char *const kind_names[] = { EMP_ERROR_KINDS(EMP_KIND_STRING) NULL };
+#undef EMP_KIND_STRING
+
+/* Messages are short: a field path and a sentence. Longer input is cut. */
+#define EMP_MESSAGE_MAX 1024
+
+static int push_errorv(lua_State *L, emp_kind kind, const char *field,
+                       const char *fmt, va_list ap) {
+  char text[EMP_MESSAGE_MAX];
+  int idx;
+  vsnprintf(text, sizeof text, fmt, ap);
+  lua_createtable(L, 0, 6);
+  idx = lua_gettop(L);
+  lua_pushstring(L, kind_names[kind]);
+  lua_setfield(L, idx, "kind");
+  if (field != NULL && field[0] != '\0') {
+    lua_pushstring(L, field);
+    lua_setfield(L, idx, "field");
+    lua_pushfstring(L, "%s: %s", field, text);
+  } else {
+    lua_pushstring(L, text);
+  }
+  lua_setfield(L, idx, "message");
+  luaL_setmetatable(L, EMP_ERROR_MT);
+  return idx;
+}
+
+int emp_error_push(lua_State *L, emp_kind kind, const char *field, const char *fmt, ...) {
+  va_list ap;
+  int idx;
+  va_start(ap, fmt);
+  idx = push_errorv(L, kind, field, fmt, ap);
+  va_end(ap);
+  return idx;
+}
+
+int emp_fail(lua_State *L, emp_kind kind, const char *field, const char *fmt, ...) {
+  va_list ap;
+  lua_pushnil(L);
+  va_start(ap, fmt);
+  push_errorv(L, kind, field, fmt, ap);
+  va_end(ap);
+  return 2;
+}
+
+void emp_error_set_int(lua_State *L, int idx, const char *key, long long value) {
+  emp_pushwhole(L, (lua_Number)value);
+  lua_setfield(L, idx, key);
+}
+
+void emp_error_set_bool(lua_State *L, int idx, const char *key, int value) {
+  lua_pushboolean(L, value);
+  lua_setfield(L, idx, key);
+}
+
+void emp_error_set_str(lua_State *L, int idx, const char *key, const char *value, size_t len) {
+  lua_pushlstring(L, value, len);
+  lua_setfield(L, idx, key);
+}
+
+/* Read a string or number field of the table at index 1, or NULL. */
+static const char *field_text(lua_State *L, const char *key) {
+  lua_getfield(L, 1, key);
+  return lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+}
+
+/* "empirical: http 404: GET /api/test-runs/9: Test run not found (after 2 attempts)" */
+static int error_tostring(lua_State *L) {
+  char status[32] = "", attempts[48] = "";
+  const char *kind, *request, *message;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  kind = field_text(L, "kind");
+  request = field_text(L, "request");
+  message = field_text(L, "message");
+  lua_getfield(L, 1, "status");
+  if (lua_type(L, -1) == LUA_TNUMBER)
+    snprintf(status, sizeof status, " %d", (int)lua_tonumber(L, -1));
+  lua_getfield(L, 1, "attempts");
+  if (lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) > 1)
+    snprintf(attempts, sizeof attempts, " (after %d attempts)", (int)lua_tonumber(L, -1));
+  lua_pushfstring(L, "empirical: %s%s: %s%s%s%s", kind ? kind : "error", status,
+                  request ? request : "", request ? ": " : "",
+                  message ? message : "(no message)", attempts);
+  return 1;
+}
+
+void emp_error_open(lua_State *L) {
+  if (luaL_newmetatable(L, EMP_ERROR_MT)) {
+    lua_pushcfunction(L, error_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pushliteral(L, "empirical.error");
+    lua_setfield(L, -2, "__name");
+  }
+  lua_pop(L, 1);
+}
+
+/* core.error(kind, message [, fields]): the Lua layer's errors share the
+ * metatable, so users see one kind of object whatever failed. */
+int emp_error_lua_new(lua_State *L) {
+  int kind = luaL_checkoption(L, 1, NULL, kind_names);
+  const char *message = luaL_checkstring(L, 2);
+  int idx = emp_error_push(L, (emp_kind)kind, NULL, "%s", message);
+  if (!lua_isnoneornil(L, 3)) {
+    luaL_checktype(L, 3, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, 3) != 0) {
+      lua_pushvalue(L, -2);
+      lua_insert(L, -2);
+      lua_rawset(L, idx);
+    }
+  }
+  return 1;
+}

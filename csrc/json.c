@@ -1,0 +1,97 @@
+/* JSON through lua-cjson; see json.h for the number splice. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+
+/* Registry keys: the instance's encode and decode functions. */
+static const char encode_key = 'e';
+static const char decode_key = 'd';
+
+static void configure(lua_State *L, int instance, const char *option, int a) {
+  lua_getfield(L, instance, option);
+  lua_pushinteger(L, a);
+  lua_call(L, 1, 0);
+}
+
+void emp_json_open(lua_State *L) {
+  int instance;
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "cjson");
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK)
+    luaL_error(L, "empirical.core needs lua-cjson (Debian: apt-get install lua-cjson): %s", lua_tostring(L, -1));
+  lua_getfield(L, -1, "new");
+  lua_call(L, 0, 1);
+  instance = lua_gettop(L);
+  configure(L, instance, "decode_max_depth", EMP_JSON_MAX_DEPTH);
+  configure(L, instance, "encode_max_depth", EMP_JSON_MAX_DEPTH);
+  lua_getfield(L, instance, "decode_invalid_numbers"); /* no NaN, Infinity or hex in responses */
+  lua_pushboolean(L, 0);
+  lua_call(L, 1, 0);
+  lua_getfield(L, instance, "encode");
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &encode_key);
+  lua_getfield(L, instance, "decode");
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &decode_key);
+  lua_pop(L, 2);
+}
+
+void emp_json_push_number(lua_State *L, double d, int *spliced) {
+  char text[40];
+  if (d == floor(d) && fabs(d) < 1e14) {   /* the common case: exact in 14 digits */
+    emp_pushwhole(L, d);
+    return;
+  }
+  if (d != floor(d)) {
+    int digits;
+    snprintf(text, sizeof text, "%.14g", d);
+    if (strtod(text, NULL) == d) { lua_pushnumber(L, (lua_Number)d); return; }
+    for (digits = 15; digits <= 17; digits++) {   /* the shortest text that reads back as d */
+      snprintf(text + 1, sizeof text - 1, "%.*g", digits, d);
+      if (strtod(text + 1, NULL) == d) break;
+    }
+  } else {
+    snprintf(text + 1, sizeof text - 1, "%.0f", d);
+  }
+  text[0] = '\0';
+  lua_pushlstring(L, text, 1 + strlen(text + 1));
+  (*spliced)++;
+}
+
+/* Replace every "\u0000<number>" in the string on top with <number>. */
+static void splice_numbers(lua_State *L) {
+  static const char marker[] = "\"\\u0000";
+  size_t len, marker_len = sizeof marker - 1;
+  const char *s = lua_tolstring(L, -1, &len), *end = s + len, *p;
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  while ((p = strstr(s, marker)) != NULL) {   /* cjson output has no NUL bytes */
+    const char *num = p + marker_len, *q = memchr(num, '"', (size_t)(end - num));
+    if (q == NULL) break;
+    luaL_addlstring(&b, s, (size_t)(p - s));
+    luaL_addlstring(&b, num, (size_t)(q - num));
+    s = q + 1;
+  }
+  luaL_addlstring(&b, s, (size_t)(end - s));
+  luaL_pushresult(&b);
+  lua_remove(L, -2);
+}
+
+int emp_json_encode(lua_State *L, int idx, int spliced) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &encode_key);
+  lua_pushvalue(L, idx);
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) return 0;
+  if (spliced > 0) splice_numbers(L);
+  return 1;
+}
+
+int emp_json_decode(lua_State *L, const char *text, size_t len) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &decode_key);
+  lua_pushlstring(L, text, len);
+  return lua_pcall(L, 1, 1, 0) == LUA_OK;
+}
+
+int emp_json_is_null(lua_State *L, int idx) {
+  return lua_type(L, idx) == LUA_TLIGHTUSERDATA && lua_touserdata(L, idx) == NULL;
+}

@@ -1,0 +1,700 @@
+/* One generic validator and marshaller for every schema in schema.c.
+ *
+ * Each check_* function takes the absolute index of a value, pushes its
+ * marshalled form (or nil, to leave the field out) and returns 1; or pushes
+ * an error object and returns 0. The caller's stack above its own slots is
+ * left as is on error: the entry points return only the top values. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+#include "validate.h"
+
+/* Past this depth a pass-through value is refused (a cyclic table, say). */
+#define EMP_MAX_PASSTHROUGH_DEPTH 32
+
+typedef struct validator {
+  lua_State *L;
+  emp_kind kind;   /* EMP_INVALID for requests, EMP_CONFIG for options */
+  int strict;
+  int spliced;
+  emp_path path;
+} validator;
+
+/* --- paths ---------------------------------------------------------------- */
+
+static size_t path_append(emp_path *p, const char *text) {
+  size_t old = p->len;
+  int n = snprintf(p->text + p->len, EMP_PATH_MAX - p->len, "%s", text);
+  p->len = (n < 0 || (size_t)n >= EMP_PATH_MAX - p->len) ? EMP_PATH_MAX - 1 : p->len + (size_t)n;
+  return old;
+}
+
+size_t emp_path_key(emp_path *p, const char *key) {
+  size_t old = p->len;
+  if (p->len > 0) path_append(p, ".");
+  path_append(p, key);
+  return old;
+}
+
+size_t emp_path_index(emp_path *p, long long index) {
+  char text[32];
+  snprintf(text, sizeof text, "[%lld]", index);
+  return path_append(p, text);
+}
+
+void emp_path_restore(emp_path *p, size_t len) {
+  p->len = len;
+  p->text[len] = '\0';
+}
+
+static int fail(validator *v, const char *fmt, const char *a, const char *b) {
+  emp_error_push(v->L, v->kind, v->path.len ? v->path.text : NULL, fmt, a, b);
+  return 0;
+}
+
+/* "a string", "a boolean", "the number 2.5": for "expected X, got Y". */
+static const char *describe(lua_State *L, int idx, char *buf, size_t size) {
+  if (lua_type(L, idx) == LUA_TNUMBER) {
+    if (emp_isinteger(L, idx))
+      snprintf(buf, size, "%lld", (long long)lua_tointeger(L, idx));
+    else {
+      double d = (double)lua_tonumber(L, idx);
+      if (d != d) snprintf(buf, size, "NaN");
+      else snprintf(buf, size, "%.17g", d);
+    }
+    return buf;
+  }
+  if (lua_type(L, idx) == LUA_TSTRING) {
+    snprintf(buf, size, "a string");
+    return buf;
+  }
+  snprintf(buf, size, "a %s", luaL_typename(L, idx));
+  return buf;
+}
+
+/* Push t[name] without calling any metamethod: user tables are read raw. */
+static void raw_field(lua_State *L, int idx, const char *name) {
+  lua_pushstring(L, name);
+  lua_rawget(L, idx);
+}
+
+/* --- UTF-8 ---------------------------------------------------------------- */
+
+int emp_utf8_valid(const char *text, size_t len, size_t *bad) {
+  const unsigned char *s = (const unsigned char *)text;
+  size_t i = 0;
+  while (i < len) {
+    unsigned c = s[i];
+    size_t need;
+    unsigned min, cp;
+    if (c < 0x80) { i++; continue; }
+    if (c >= 0xC2 && c <= 0xDF)      { need = 1; min = 0x80;    cp = c & 0x1F; }
+    else if (c >= 0xE0 && c <= 0xEF) { need = 2; min = 0x800;   cp = c & 0x0F; }
+    else if (c >= 0xF0 && c <= 0xF4) { need = 3; min = 0x10000; cp = c & 0x07; }
+    else goto invalid;
+    if (len - i <= need) goto invalid;
+    {
+      size_t k;
+      for (k = 1; k <= need; k++) {
+        if ((s[i + k] & 0xC0) != 0x80) goto invalid;
+        cp = (cp << 6) | (s[i + k] & 0x3F);
+      }
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) goto invalid;
+    i += need + 1;
+  }
+  return 1;
+invalid:
+  if (bad) *bad = i;
+  return 0;
+}
+
+/* --- "did you mean" ------------------------------------------------------- */
+
+/* Edit distance (with transpositions) of two short names. */
+static size_t edit_distance(const char *a, const char *b) {
+  size_t la = strlen(a), lb = strlen(b), i, j;
+  size_t d[48][48];
+  if (la >= 48 || lb >= 48) return (size_t)-1;
+  for (i = 0; i <= la; i++) d[i][0] = i;
+  for (j = 0; j <= lb; j++) d[0][j] = j;
+  for (i = 1; i <= la; i++)
+    for (j = 1; j <= lb; j++) {
+      size_t cost = a[i - 1] != b[j - 1], best = d[i - 1][j - 1] + cost;
+      if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
+      if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
+        best = d[i - 2][j - 2] + 1;
+      d[i][j] = best;
+    }
+  return d[la][lb];
+}
+
+static const char *closest_name(const char *name, const emp_field *fields) {
+  const char *best = NULL;
+  size_t best_distance = (size_t)-1, limit = strlen(name) / 3 + 1;
+  for (; fields->name != NULL; fields++) {
+    size_t d = edit_distance(name, fields->name);
+    if (d < best_distance) { best_distance = d; best = fields->name; }
+  }
+  return best_distance <= limit ? best : NULL;
+}
+
+static int fail_unknown(validator *v, const char *name, const emp_field *fields) {
+  const char *suggestion = closest_name(name, fields);
+  size_t old = emp_path_key(&v->path, name);
+  if (suggestion != NULL)
+    fail(v, "unknown field, did you mean %s?", suggestion, NULL);
+  else {
+    luaL_Buffer b;
+    lua_State *L = v->L;
+    const emp_field *f;
+    luaL_buffinit(L, &b);
+    for (f = fields; f->name != NULL; f++) {
+      if (f != fields) luaL_addstring(&b, ", ");
+      luaL_addstring(&b, f->name);
+    }
+    luaL_pushresult(&b);
+    fail(v, "unknown field (known: %s)", lua_tostring(L, -1), NULL);
+  }
+  emp_path_restore(&v->path, old);
+  return 0;
+}
+
+/* --- scalars -------------------------------------------------------------- */
+
+static int check_text(validator *v, const char *s, size_t len, unsigned flags) {
+  size_t bad;
+  char detail[64];
+  if (len == 0 && (flags & EMP_NONEMPTY)) return fail(v, "must not be empty", NULL, NULL);
+  if (len > EMP_MAX_STRING_BYTES) {
+    snprintf(detail, sizeof detail, "%zu bytes, over the limit of %d", len, EMP_MAX_STRING_BYTES);
+    return fail(v, "is too long: %s", detail, NULL);
+  }
+  if (memchr(s, '\0', len) != NULL) return fail(v, "contains a NUL byte", NULL, NULL);
+  if ((flags & EMP_HEADER) && (memchr(s, '\r', len) != NULL || memchr(s, '\n', len) != NULL))
+    return fail(v, "contains CR or LF, which would break the HTTP header it is sent in", NULL, NULL);
+  if (!emp_utf8_valid(s, len, &bad)) {
+    snprintf(detail, sizeof detail, "%zu", bad);
+    return fail(v, "is not valid UTF-8 (at byte %s)", detail, NULL);
+  }
+  return 1;
+}
+
+static int check_string(validator *v, int idx, unsigned flags) {
+  size_t len;
+  const char *s;
+  char got[48];
+  if (lua_type(v->L, idx) != LUA_TSTRING)
+    return fail(v, "expected a string, got %s", describe(v->L, idx, got, sizeof got), NULL);
+  s = lua_tolstring(v->L, idx, &len);
+  if (!check_text(v, s, len, flags)) return 0;
+  lua_pushvalue(v->L, idx);
+  return 1;
+}
+
+static int check_bool(validator *v, int idx) {
+  char got[48];
+  if (lua_type(v->L, idx) != LUA_TBOOLEAN)
+    return fail(v, "expected a boolean, got %s", describe(v->L, idx, got, sizeof got), NULL);
+  lua_pushvalue(v->L, idx);
+  return 1;
+}
+
+/* Whole numbers from `min` to 2^53: integers, or floats with no fraction. */
+static int check_whole(validator *v, int idx, double min) {
+  lua_State *L = v->L;
+  const char *expected = min >= 1 ? "expected a whole number from 1 to 2^53, got %s"
+                                  : "expected a whole number from 0 to 2^53, got %s";
+  char got[48];
+  double d;
+  if (lua_type(L, idx) != LUA_TNUMBER) return fail(v, expected, describe(L, idx, got, sizeof got), NULL);
+  if (emp_isinteger(L, idx)) {
+    lua_Integer n = lua_tointeger(L, idx);
+    if (n < (lua_Integer)min || n > (lua_Integer)EMP_MAX_EXACT_INT)
+      return fail(v, expected, describe(L, idx, got, sizeof got), NULL);
+    d = (double)n;
+  } else {
+    d = (double)lua_tonumber(L, idx);
+    if (!isfinite(d) || d != floor(d) || d < min || d > EMP_MAX_EXACT_INT)
+      return fail(v, expected, describe(L, idx, got, sizeof got), NULL);
+  }
+  emp_json_push_number(L, d, &v->spliced);
+  return 1;
+}
+
+/* Seconds for timeouts: positive, finite, and small enough for curl's long milliseconds. */
+static int check_seconds(validator *v, int idx) {
+  char got[48];
+  double d;
+  if (lua_type(v->L, idx) != LUA_TNUMBER)
+    return fail(v, "expected seconds (a number > 0), got %s", describe(v->L, idx, got, sizeof got), NULL);
+  d = (double)lua_tonumber(v->L, idx);
+  if (!(d > 0 && d <= 2147483.0))
+    return fail(v, "expected seconds from 0 to 2147483, got %s", describe(v->L, idx, got, sizeof got), NULL);
+  lua_pushnumber(v->L, (lua_Number)d);
+  return 1;
+}
+
+/* --- lists and maps ------------------------------------------------------- */
+
+/* The table at idx is a list 1..n with no holes and no other keys. */
+static int list_length(validator *v, int idx, const char *what, lua_Integer *n) {
+  lua_State *L = v->L;
+  lua_Integer count = 0, max = 0;
+  char got[48];
+  lua_pushnil(L);
+  while (lua_next(L, idx) != 0) {
+    lua_Number k;
+    if (lua_type(L, -2) != LUA_TNUMBER || (k = lua_tonumber(L, -2)) < 1 || k != floor(k) || k > EMP_MAX_EXACT_INT) {
+      describe(L, -2, got, sizeof got);
+      return fail(v, what, got, NULL);
+    }
+    count++;
+    if ((lua_Integer)k > max) max = (lua_Integer)k;
+    lua_pop(L, 1);
+  }
+  if (count != max) return fail(v, "is a list with holes (nil before the last item)", NULL, NULL);
+  *n = count;
+  return 1;
+}
+
+static int check_string_list(validator *v, int idx) {
+  lua_State *L = v->L;
+  lua_Integer n, i;
+  int out;
+  char got[48];
+  if (!lua_istable(L, idx)) return fail(v, "expected a list of strings, got %s", describe(L, idx, got, sizeof got), NULL);
+  if (!list_length(v, idx, "expected a list of strings, found key %s", &n)) return 0;
+  if (n == 0) { lua_pushnil(L); return 1; } /* an empty list is left out, never sent as {} */
+  lua_createtable(L, (int)n, 0);
+  out = lua_gettop(L);
+  for (i = 1; i <= n; i++) {
+    size_t old = emp_path_index(&v->path, i);
+    lua_rawgeti(L, idx, i);
+    if (!check_string(v, lua_gettop(L), EMP_NONEMPTY)) return 0;
+    lua_rawseti(L, out, i);
+    lua_pop(L, 1);
+    emp_path_restore(&v->path, old);
+  }
+  return 1;
+}
+
+static int check_metadata(validator *v, int idx) {
+  lua_State *L = v->L;
+  int out;
+  char got[48];
+  if (!lua_istable(L, idx)) return fail(v, "expected a table of key = value, got %s", describe(L, idx, got, sizeof got), NULL);
+  lua_newtable(L);
+  out = lua_gettop(L);
+  lua_pushnil(L);
+  while (lua_next(L, idx) != 0) {
+    size_t len, old;
+    const char *key;
+    if (lua_type(L, -2) != LUA_TSTRING)
+      return fail(v, "keys must be strings, found key %s", describe(L, -2, got, sizeof got), NULL);
+    key = lua_tolstring(L, -2, &len);
+    if (!check_text(v, key, len, EMP_NONEMPTY)) return 0;
+    old = emp_path_key(&v->path, key);
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      if (!check_string(v, lua_gettop(L), 0)) return 0;
+    } else if (lua_type(L, -1) == LUA_TNUMBER) {
+      double d = (double)lua_tonumber(L, -1);
+      if (!isfinite(d)) return fail(v, "expected a string or a finite number, got %s", describe(L, -1, got, sizeof got), NULL);
+      emp_json_push_number(L, d, &v->spliced);
+    } else {
+      return fail(v, "expected a string or a number, got %s", describe(L, -1, got, sizeof got), NULL);
+    }
+    emp_path_restore(&v->path, old);
+    lua_pushvalue(L, -3);   /* key */
+    lua_insert(L, -2);      /* key, marshalled value */
+    lua_rawset(L, out);
+    lua_pop(L, 1);          /* the input value; the key stays for lua_next */
+  }
+  return 1;
+}
+
+/* Environment variable names as shells take them. */
+static int check_env_name(validator *v, const char *s, size_t len) {
+  size_t i;
+  if (!check_text(v, s, len, EMP_NONEMPTY)) return 0;
+  for (i = 0; i < len; i++) {
+    char c = s[i];
+    int ok = c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (i > 0 && c >= '0' && c <= '9');
+    if (!ok) return fail(v, "\"%s\" is not an environment variable name (letters, digits and _, not starting with a digit)", s, NULL);
+  }
+  return 1;
+}
+
+/* Push {name=, value=} from a name and the value at `value` (absolute). */
+static int push_override(validator *v, const char *name, size_t len, int value) {
+  lua_State *L = v->L;
+  size_t old = emp_path_key(&v->path, "value");
+  if (!check_string(v, value, 0)) return 0;
+  emp_path_restore(&v->path, old);
+  lua_createtable(L, 0, 2);
+  lua_insert(L, -2);
+  lua_setfield(L, -2, "value");
+  lua_pushlstring(L, name, len);
+  lua_setfield(L, -2, "name");
+  return 1;
+}
+
+static const emp_field override_fields[] = {
+  { "name", EMP_T_STRING, EMP_REQUIRED, NULL }, { "value", EMP_T_STRING, EMP_REQUIRED, NULL },
+  { NULL, EMP_T_STRING, 0, NULL }
+};
+
+static int overrides_from_list(validator *v, int idx, lua_Integer n) {
+  lua_State *L = v->L;
+  lua_Integer i;
+  int out, seen;
+  char got[48];
+  lua_newtable(L);
+  seen = lua_gettop(L);
+  lua_createtable(L, (int)n, 0);
+  out = lua_gettop(L);
+  for (i = 1; i <= n; i++) {
+    size_t old = emp_path_index(&v->path, i), len;
+    int item, nameidx;
+    const char *name;
+    lua_rawgeti(L, idx, i);
+    item = lua_gettop(L);
+    if (!lua_istable(L, item)) return fail(v, "expected {name = ..., value = ...}, got %s", describe(L, item, got, sizeof got), NULL);
+    lua_pushnil(L);
+    while (lua_next(L, item) != 0) {
+      const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+      if (key == NULL) return fail(v, "expected {name = ..., value = ...}, found key %s", describe(L, -2, got, sizeof got), NULL);
+      if (strcmp(key, "name") != 0 && strcmp(key, "value") != 0) return fail_unknown(v, key, override_fields);
+      lua_pop(L, 1);
+    }
+    raw_field(L, item, "name");
+    nameidx = lua_gettop(L);
+    {
+      size_t o = emp_path_key(&v->path, "name");
+      if (lua_type(L, nameidx) != LUA_TSTRING) {
+        if (lua_isnil(L, nameidx)) return fail(v, "is required", NULL, NULL);
+        return fail(v, "expected a string, got %s", describe(L, nameidx, got, sizeof got), NULL);
+      }
+      name = lua_tolstring(L, nameidx, &len);
+      if (!check_env_name(v, name, len)) return 0;
+      lua_pushvalue(L, nameidx);
+      lua_rawget(L, seen);
+      if (!lua_isnil(L, -1)) return fail(v, "%s is set twice", name, NULL);
+      lua_pop(L, 1);
+      lua_pushvalue(L, nameidx);
+      lua_pushboolean(L, 1);
+      lua_rawset(L, seen);
+      emp_path_restore(&v->path, o);
+    }
+    raw_field(L, item, "value");
+    if (lua_isnil(L, -1)) {
+      emp_path_key(&v->path, "value");
+      return fail(v, "is required", NULL, NULL);
+    }
+    if (!push_override(v, name, len, lua_gettop(L))) return 0;
+    lua_rawseti(L, out, i);
+    lua_settop(L, out);
+    emp_path_restore(&v->path, old);
+  }
+  lua_remove(L, seen);
+  return 1;
+}
+
+static int compare_names(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* {NAME = "value"} is sent as a list sorted by name, so the body is stable. */
+static int overrides_from_map(validator *v, int idx) {
+  lua_State *L = v->L;
+  size_t count = 0, i;
+  const char **names;
+  int out;
+  char got[48];
+  lua_pushnil(L);
+  while (lua_next(L, idx) != 0) {
+    size_t len, old;
+    const char *name;
+    if (lua_type(L, -2) != LUA_TSTRING)
+      return fail(v, "expected a list of {name=, value=} or a map of NAME = value, found key %s",
+                  describe(L, -2, got, sizeof got), NULL);
+    name = lua_tolstring(L, -2, &len);
+    old = emp_path_key(&v->path, name);
+    if (!check_env_name(v, name, len)) return 0;
+    emp_path_restore(&v->path, old);
+    count++;
+    lua_pop(L, 1);
+  }
+  /* The names stay anchored as keys of the input table while we sort them;
+   * the array is a userdata so a Lua error below cannot leak it. */
+  names = (const char **)emp_newuserdata(L, count * sizeof *names);
+  i = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx) != 0) {
+    names[i++] = lua_tostring(L, -2);
+    lua_pop(L, 1);
+  }
+  qsort(names, count, sizeof *names, compare_names);
+  lua_createtable(L, (int)count, 0);
+  out = lua_gettop(L);
+  for (i = 0; i < count; i++) {
+    size_t old = emp_path_key(&v->path, names[i]);
+    raw_field(L, idx, names[i]);
+    if (!check_string(v, lua_gettop(L), 0)) return 0;
+    emp_path_restore(&v->path, old);
+    lua_createtable(L, 0, 2);
+    lua_insert(L, -2);
+    lua_setfield(L, -2, "value");
+    lua_pushstring(L, names[i]);
+    lua_setfield(L, -2, "name");
+    lua_rawseti(L, out, (lua_Integer)i + 1);
+    lua_pop(L, 1);
+  }
+  lua_remove(L, out - 1); /* the names array */
+  return 1;
+}
+
+static int check_env_overrides(validator *v, int idx) {
+  lua_State *L = v->L;
+  lua_Integer n;
+  char got[48];
+  if (!lua_istable(L, idx))
+    return fail(v, "expected a list of {name=, value=} or a map of NAME = value, got %s", describe(L, idx, got, sizeof got), NULL);
+  lua_pushnil(L);
+  if (lua_next(L, idx) == 0) { lua_pushnil(L); return 1; } /* empty: left out */
+  lua_pop(L, 2);
+  lua_rawgeti(L, idx, 1);
+  if (lua_isnil(L, -1)) { lua_pop(L, 1); return overrides_from_map(v, idx); }
+  lua_pop(L, 1);
+  if (!list_length(v, idx, "mixes list items with NAME = value pairs (found key %s)", &n)) return 0;
+  return overrides_from_list(v, idx, n);
+}
+
+/* --- pass-through values (strict = false) ---------------------------------- */
+
+static int check_any(validator *v, int idx, int depth) {
+  lua_State *L = v->L;
+  char got[48];
+  switch (lua_type(L, idx)) {
+    case LUA_TBOOLEAN: lua_pushvalue(L, idx); return 1;
+    case LUA_TSTRING: return check_string(v, idx, 0);
+    case LUA_TNUMBER: {
+      double d = (double)lua_tonumber(L, idx);
+      if (!isfinite(d)) return fail(v, "expected a finite number, got %s", describe(L, idx, got, sizeof got), NULL);
+      emp_json_push_number(L, d, &v->spliced);
+      return 1;
+    }
+    case LUA_TTABLE: {
+      int out;
+      if (depth >= EMP_MAX_PASSTHROUGH_DEPTH)
+        return fail(v, "nests deeper than %s levels (a table that contains itself?)", "32", NULL);
+      luaL_checkstack(L, 6, "empirical: nesting");
+      lua_newtable(L);
+      out = lua_gettop(L);
+      lua_pushnil(L);
+      while (lua_next(L, idx) != 0) {
+        size_t old;
+        if (lua_type(L, -2) == LUA_TSTRING) old = emp_path_key(&v->path, lua_tostring(L, -2));
+        else if (lua_type(L, -2) == LUA_TNUMBER) old = emp_path_index(&v->path, (long long)lua_tonumber(L, -2));
+        else return fail(v, "has a key that JSON cannot carry (%s)", describe(L, -2, got, sizeof got), NULL);
+        if (!check_any(v, lua_gettop(L), depth + 1)) return 0;
+        emp_path_restore(&v->path, old);
+        lua_pushvalue(L, -3);
+        lua_insert(L, -2);
+        lua_rawset(L, out);
+        lua_pop(L, 1);
+      }
+      return 1;
+    }
+    default:
+      return fail(v, "cannot be sent as JSON (%s)", describe(L, idx, got, sizeof got), NULL);
+  }
+}
+
+/* --- objects -------------------------------------------------------------- */
+
+static const emp_field *find_field(const emp_schema *s, const char *name) {
+  const emp_field *f;
+  for (f = s->fields; f->name != NULL; f++)
+    if (strcmp(f->name, name) == 0) return f;
+  return NULL;
+}
+
+static int check_object(validator *v, int idx, const emp_schema *s, int top);
+
+static int check_field(validator *v, int idx, const emp_field *f) {
+  switch (f->type) {
+    case EMP_T_STRING:        return check_string(v, idx, f->flags);
+    case EMP_T_BOOL:          return check_bool(v, idx);
+    case EMP_T_ID:            return check_whole(v, idx, 1);
+    case EMP_T_COUNT:         return check_whole(v, idx, 0);
+    case EMP_T_SECONDS:       return check_seconds(v, idx);
+    case EMP_T_OBJECT:        return check_object(v, idx, f->object, 0);
+    case EMP_T_STRING_LIST:   return check_string_list(v, idx);
+    case EMP_T_METADATA:      return check_metadata(v, idx);
+    case EMP_T_ENV_OVERRIDES: return check_env_overrides(v, idx);
+    case EMP_T_NUMBER:
+    case EMP_T_ARRAY:         return check_any(v, idx, 1);
+  }
+  return fail(v, "has a type this module does not know", NULL, NULL);
+}
+
+static int check_object(validator *v, int idx, const emp_schema *s, int top) {
+  lua_State *L = v->L;
+  const emp_field *f;
+  const char *unknown = NULL;
+  int out;
+  char got[48];
+  if (!lua_istable(L, idx)) return fail(v, "expected a table, got %s", describe(L, idx, got, sizeof got), NULL);
+  luaL_checkstack(L, 8, "empirical: nesting");
+
+  /* Unknown keys first; of several, the same one is named every time. */
+  lua_pushnil(L);
+  while (lua_next(L, idx) != 0) {
+    const char *key;
+    if (lua_type(L, -2) != LUA_TSTRING)
+      return fail(v, "expected named fields, found key %s", describe(L, -2, got, sizeof got), NULL);
+    key = lua_tostring(L, -2);
+    if (find_field(s, key) == NULL && (v->strict || !top) && (unknown == NULL || strcmp(key, unknown) < 0))
+      unknown = key;
+    lua_pop(L, 1);
+  }
+  if (unknown != NULL) return fail_unknown(v, unknown, s->fields);
+
+  if (s->exclusive != NULL) {
+    const char *const *name, *first = NULL;
+    for (name = s->exclusive; *name != NULL; name++) {
+      raw_field(L, idx, *name);
+      if (!lua_isnil(L, -1)) {
+        if (first != NULL) {
+          size_t old = emp_path_key(&v->path, first);
+          fail(v, "cannot be used together with %s; pick one", *name, NULL);
+          emp_path_restore(&v->path, old);
+          return 0;
+        }
+        first = *name;
+      }
+      lua_pop(L, 1);
+    }
+  }
+
+  lua_newtable(L);
+  out = lua_gettop(L);
+  for (f = s->fields; f->name != NULL; f++) {
+    size_t old = emp_path_key(&v->path, f->name);
+    raw_field(L, idx, f->name);
+    if (lua_isnil(L, -1)) {
+      if (f->flags & EMP_REQUIRED) return fail(v, "is required", NULL, NULL);
+    } else {
+      if (!check_field(v, lua_gettop(L), f)) return 0;
+      lua_setfield(L, out, f->name); /* a nil result leaves the field out */
+    }
+    lua_pop(L, 1);
+    emp_path_restore(&v->path, old);
+  }
+
+  if (top && !v->strict) {
+    lua_pushnil(L);
+    while (lua_next(L, idx) != 0) {
+      const char *key = lua_tostring(L, -2);
+      if (find_field(s, key) == NULL) {
+        size_t old = emp_path_key(&v->path, key);
+        if (!check_any(v, lua_gettop(L), 1)) return 0;
+        emp_path_restore(&v->path, old);
+        lua_setfield(L, out, key);
+      }
+      lua_pop(L, 1);
+    }
+  }
+  return 1;
+}
+
+int emp_validate(lua_State *L, const emp_schema *schema, int input, emp_kind kind,
+                 int strict, const char *what, int *spliced) {
+  validator v;
+  int ok;
+  v.L = L;
+  v.kind = kind;
+  v.strict = strict;
+  v.spliced = 0;
+  v.path.len = 0;
+  v.path.text[0] = '\0';
+  if (!lua_istable(L, input)) {
+    char got[48];
+    emp_error_push(L, kind, what, "expected a table, got %s", describe(L, input, got, sizeof got));
+    return 0;
+  }
+  ok = check_object(&v, input, schema, 1);
+  if (spliced) *spliced = v.spliced;
+  return ok;
+}
+
+/* --- requests ------------------------------------------------------------- */
+
+static int has_body(const emp_schema *s) {
+  const emp_field *f;
+  for (f = s->fields; f->name != NULL; f++)
+    if (!(f->flags & EMP_IN_PATH)) return 1;
+  return 0;
+}
+
+/* Push the endpoint's path with each {name} replaced by the validated whole
+ * number from params: only digits ever reach a path. */
+static void push_path(lua_State *L, const emp_endpoint *ep, int params) {
+  luaL_Buffer b;
+  const char *t = ep->path;
+  luaL_buffinit(L, &b);
+  while (*t != '\0') {
+    const char *close;
+    if (*t != '{' || (close = strchr(t, '}')) == NULL) { luaL_addchar(&b, *t++); continue; }
+    {
+      char name[32], digits[32];
+      size_t n = (size_t)(close - t - 1);
+      double d;
+      if (n >= sizeof name) n = sizeof name - 1;
+      memcpy(name, t + 1, n);
+      name[n] = '\0';
+      raw_field(L, params, name);
+      d = (double)lua_tonumber(L, -1); /* checked by check_whole: 1 .. 2^53 */
+      lua_pop(L, 1);
+      snprintf(digits, sizeof digits, "%.0f", d);
+      luaL_addstring(&b, digits);
+      t = close + 1;
+    }
+  }
+  luaL_pushresult(&b);
+}
+
+int emp_encode(lua_State *L, const emp_endpoint *ep, int params, int strict) {
+  int spliced, out, req;
+  if (!emp_validate(L, ep->input, params, EMP_INVALID, strict, "params", &spliced)) {
+    lua_pushnil(L);
+    lua_insert(L, -2);
+    return 2;
+  }
+  out = lua_gettop(L);
+  lua_createtable(L, 0, 3);
+  req = lua_gettop(L);
+  lua_pushstring(L, ep->method);
+  lua_setfield(L, req, "method");
+  push_path(L, ep, params);
+  lua_setfield(L, req, "path");
+  if (has_body(ep->input)) {
+    const emp_field *f;
+    for (f = ep->input->fields; f->name != NULL; f++)
+      if (f->flags & EMP_IN_PATH) {
+        lua_pushnil(L);
+        lua_setfield(L, out, f->name);
+      }
+    if (!emp_json_encode(L, out, spliced)) {
+      emp_fail(L, EMP_INVALID, NULL, "could not be encoded as JSON: %s", lua_tostring(L, -1));
+      return 2;
+    }
+    lua_setfield(L, req, "body");
+  }
+  return 1;
+}

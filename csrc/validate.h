@@ -1,0 +1,37 @@
+/* Validation and marshalling of requests and client options, from the
+ * schemas in schema.c. Reads tables raw: no metamethod is ever called. */
+#ifndef EMP_VALIDATE_H
+#define EMP_VALIDATE_H
+
+#include <stddef.h>
+
+#include "errors.h"
+#include "schema.h"
+
+/* The path of the value being checked, as users write it:
+ * "build.commit", "environment_variables_overrides[2].value". */
+#define EMP_PATH_MAX 256
+typedef struct emp_path {
+  char text[EMP_PATH_MAX];
+  size_t len;
+} emp_path;
+
+size_t emp_path_key(emp_path *p, const char *key);      /* append; returns the old length */
+size_t emp_path_index(emp_path *p, long long index);
+void emp_path_restore(emp_path *p, size_t len);
+
+/* 1 if s is valid UTF-8 (no overlongs, no surrogates); else 0 and *bad is the offset. */
+int emp_utf8_valid(const char *s, size_t len, size_t *bad);
+
+/* Validate the table at `input` against `schema` and push the marshalled
+ * table (ready for JSON); or push an error object of `kind`. Returns 1 or 0.
+ * Unknown top-level keys are refused when strict, else passed through.
+ * *spliced counts numbers that json.c must splice in (see json.h). */
+int emp_validate(lua_State *L, const emp_schema *schema, int input, emp_kind kind,
+                 int strict, const char *what, int *spliced);
+
+/* core.encode: validate params (table at `params`) for ep and push
+ * {method=, path=, body=?}; or push nil, err. Returns the count pushed. */
+int emp_encode(lua_State *L, const emp_endpoint *ep, int params, int strict);
+
+#endif
