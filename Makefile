@@ -23,12 +23,12 @@ OBJECTS := $(SOURCES:csrc/%.c=build/$(LUA_VERSION)/%.o)
 MODULE  := empirical/core.so
 
 # Debian packages every target needs; `make deps` installs the missing ones.
-DEB_PACKAGES := lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson lua-busted lua-socket pkg-config gcc make
+DEB_PACKAGES := lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson lua-busted lua-socket pkg-config gcc make luarocks
 
 export LUA_PATH  := ./lua/?.lua;./lua/?/init.lua;;
 export LUA_CPATH := ./?.so;;
 
-.PHONY: all deps test demo install clean help
+.PHONY: all deps test demo install clean help check-valgrind
 
 all: deps $(MODULE)
 
@@ -38,6 +38,7 @@ help:
 	@echo "make demo     start the bundled fake API and run examples/release.lua against it"
 	@echo "make install  PREFIX=$(PREFIX) DESTDIR=  install the module"
 	@echo "make deps     install missing Debian packages (as root), or print the command"
+	@echo "make check-valgrind  the client and decode specs under valgrind memcheck"
 
 # Installs what is missing when run as root with apt; otherwise prints the
 # one command to run, and stops.
@@ -64,6 +65,14 @@ $(MODULE): $(OBJECTS)
 
 test: all
 	@$(LUA) $(BUSTED) --output=spec/summary.lua spec
+
+# Memcheck over the specs that drive libcurl and cjson: any definite leak or
+# invalid access fails the target.
+check-valgrind: all
+	@command -v valgrind >/dev/null || $(MAKE) deps DEB_PACKAGES=valgrind
+	valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=9 \
+	  $(LUA) $(BUSTED) -o TAP spec/client_spec.lua spec/decode_spec.lua spec/encode_spec.lua > build/valgrind.tap
+	@tail -1 build/valgrind.tap
 
 demo: all
 	@$(LUA) examples/demo.lua

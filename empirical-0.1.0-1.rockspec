@@ -1,0 +1,42 @@
+rockspec_format = "3.0"
+package = "empirical"
+version = "0.1.0-1"
+source = {
+  url = "git+https://example.invalid/empirical-lua.git",
+  tag = "v0.1.0",
+}
+description = {
+  summary = "Trigger, re-run and read Empirical end-to-end test runs from Lua",
+  detailed = [[
+    A C core (libcurl, lua-cjson) that validates every input against the
+    vendor's schema before sending, with a thin Lua layer for release scripts,
+    Neovim and OpenResty, and a fake of the API to test scripts against.
+  ]],
+  license = "MIT",
+}
+dependencies = {
+  "lua >= 5.1",
+  "lua-cjson >= 2.1.0",
+  "luasocket >= 3.0",   -- the fake API only
+}
+-- libcurl's headers: Debian puts curl/curl.h under the multiarch include
+-- directory, which the compiler searches but luarocks' header probe does not,
+-- so no external_dependencies probe here (Debian: libcurl4-openssl-dev).
+build = {
+  type = "builtin",
+  modules = {
+    ["empirical.core"] = {
+      sources = {
+        "csrc/compat.c", "csrc/decode.c", "csrc/empirical.c", "csrc/errors.c", "csrc/json.c",
+        "csrc/retry.c", "csrc/schema.c", "csrc/transport.c", "csrc/validate.c",
+      },
+      defines = { "_POSIX_C_SOURCE=200809L" },
+      libraries = { "curl", "m" },
+    },
+    ["empirical"] = "lua/empirical/init.lua",
+    ["empirical.fake"] = "lua/empirical/fake.lua",
+  },
+}
+test = {
+  type = "busted",
+}
