@@ -159,6 +159,15 @@ describe("client", function()
       assert.truthy(run.id)
     end)
 
+    it("honours Retry-After given as an HTTP date", function()
+      local when = os.date("!%a, %d %b %Y %H:%M:%S GMT", os.time() + 2)
+      fake:script { method = "PUT", status = 429, body = "", headers = { ["Retry-After"] = when } }
+      local t0 = require("empirical.core").now()
+      assert(client:trigger { environment = "staging" })
+      assert.is_true(require("empirical.core").now() - t0 >= 0.9)
+      assert.equal(2, #fake:log())
+    end)
+
     it("gives up when Retry-After asks for more than max_retry_after, and says why", function()
       local c = helper.client(fake, { max_retry_after = 2 })
       fake:script { method = "PUT", status = 429, body = "", headers = { ["Retry-After"] = "3600" } }
