@@ -75,7 +75,7 @@ static int check_value(checker *c, int idx, const emp_field *f) {
     case EMP_T_BOOL:
       if (lua_type(L, idx) != LUA_TBOOLEAN) return fail(c, EMP_DECODE, "expected a boolean, got %s", json_type(L, idx));
       if ((f->flags & EMP_MUST_BE_TRUE) && !lua_toboolean(L, idx))
-        return fail(c, EMP_HTTP, "is false: the server did not %s", "trigger the run");
+        return fail(c, EMP_HTTP, "is false: the server did not trigger the run", NULL);
       return 1;
     case EMP_T_OBJECT:
       if (!is_kind_of_table(L, idx, 0)) return fail(c, EMP_DECODE, "expected an object, got %s", json_type(L, idx));
@@ -227,7 +227,7 @@ int emp_decode(lua_State *L, const emp_endpoint *ep, const emp_response *res) {
   if (!is_json_type(res->content_type))
     return decode_error(L, res, "expected an application/json response, got %s", res->content_type);
   if (!emp_utf8_valid(res->body, res->len, &bad))
-    return decode_error(L, res, "the response is not valid UTF-8%s", "");
+    return decode_error(L, res, "the response is not valid UTF-8", NULL);
   if (!emp_json_decode(L, res->body, res->len))
     return decode_error(L, res, "the response is not valid JSON: %s", lua_tostring(L, -1));
   doc = lua_gettop(L);

@@ -144,20 +144,20 @@ static int client_tostring(lua_State *L) {
 
 /* --- options -------------------------------------------------------------- */
 
-/* Options are validated first (schema.c); these read the user's table raw. */
+/* Options are validated first (schema.c); these read the user's table raw.
+ * A string stays valid while the options table is on the stack: the whole
+ * of emp_client_new, which copies what it keeps. */
 static const char *opt_string(lua_State *L, int opts, const char *name) {
   const char *s;
-  lua_pushstring(L, name);
-  lua_rawget(L, opts);
-  s = lua_tostring(L, -1);  /* a string key of a live table: stays anchored */
+  emp_raw_field(L, opts, name);
+  s = lua_tostring(L, -1);
   lua_pop(L, 1);
   return s;
 }
 
 static double opt_number(lua_State *L, int opts, const char *name, double fallback) {
   double d;
-  lua_pushstring(L, name);
-  lua_rawget(L, opts);
+  emp_raw_field(L, opts, name);
   d = lua_isnil(L, -1) ? fallback : (double)lua_tonumber(L, -1);
   lua_pop(L, 1);
   return d;
@@ -165,8 +165,7 @@ static double opt_number(lua_State *L, int opts, const char *name, double fallba
 
 static int opt_bool(lua_State *L, int opts, const char *name, int fallback) {
   int b;
-  lua_pushstring(L, name);
-  lua_rawget(L, opts);
+  emp_raw_field(L, opts, name);
   b = lua_isnil(L, -1) ? fallback : lua_toboolean(L, -1);
   lua_pop(L, 1);
   return b;

@@ -75,8 +75,7 @@ static const char *describe(lua_State *L, int idx, char *buf, size_t size) {
   return buf;
 }
 
-/* Push t[name] without calling any metamethod: user tables are read raw. */
-static void raw_field(lua_State *L, int idx, const char *name) {
+void emp_raw_field(lua_State *L, int idx, const char *name) {
   lua_pushstring(L, name);
   lua_rawget(L, idx);
 }
@@ -371,7 +370,7 @@ static int overrides_from_list(validator *v, int idx, lua_Integer n) {
       if (strcmp(key, "name") != 0 && strcmp(key, "value") != 0) return fail_unknown(v, key, override_fields);
       lua_pop(L, 1);
     }
-    raw_field(L, item, "name");
+    emp_raw_field(L, item, "name");
     nameidx = lua_gettop(L);
     {
       size_t o = emp_path_key(&v->path, "name");
@@ -390,7 +389,7 @@ static int overrides_from_list(validator *v, int idx, lua_Integer n) {
       lua_rawset(L, seen);
       emp_path_restore(&v->path, o);
     }
-    raw_field(L, item, "value");
+    emp_raw_field(L, item, "value");
     if (lua_isnil(L, -1)) {
       emp_path_key(&v->path, "value");
       return fail(v, "is required", NULL, NULL);
@@ -443,7 +442,7 @@ static int overrides_from_map(validator *v, int idx) {
   out = lua_gettop(L);
   for (i = 0; i < count; i++) {
     size_t old = emp_path_key(&v->path, names[i]);
-    raw_field(L, idx, names[i]);
+    emp_raw_field(L, idx, names[i]);
     if (!check_string(v, lua_gettop(L), 0)) return 0;
     emp_path_restore(&v->path, old);
     lua_createtable(L, 0, 2);
@@ -568,7 +567,7 @@ static int check_object(validator *v, int idx, const emp_schema *s, int top) {
   if (s->exclusive != NULL) {
     const char *const *name, *first = NULL;
     for (name = s->exclusive; *name != NULL; name++) {
-      raw_field(L, idx, *name);
+      emp_raw_field(L, idx, *name);
       if (!lua_isnil(L, -1)) {
         if (first != NULL) {
           size_t old = emp_path_key(&v->path, first);
@@ -586,7 +585,7 @@ static int check_object(validator *v, int idx, const emp_schema *s, int top) {
   out = lua_gettop(L);
   for (f = s->fields; f->name != NULL; f++) {
     size_t old = emp_path_key(&v->path, f->name);
-    raw_field(L, idx, f->name);
+    emp_raw_field(L, idx, f->name);
     if (lua_isnil(L, -1)) {
       if (f->flags & EMP_REQUIRED) return fail(v, "is required", NULL, NULL);
     } else {
@@ -658,7 +657,7 @@ static void push_path(lua_State *L, const emp_endpoint *ep, int params) {
       if (n >= sizeof name) n = sizeof name - 1;
       memcpy(name, t + 1, n);
       name[n] = '\0';
-      raw_field(L, params, name);
+      emp_raw_field(L, params, name);
       d = (double)lua_tonumber(L, -1); /* checked by check_whole: 1 .. 2^53 */
       lua_pop(L, 1);
       snprintf(digits, sizeof digits, "%.0f", d);

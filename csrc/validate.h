@@ -20,6 +20,10 @@ size_t emp_path_key(emp_path *p, const char *key);      /* append; returns the o
 size_t emp_path_index(emp_path *p, long long index);
 void emp_path_restore(emp_path *p, size_t len);
 
+/* Push t[name] for the table at idx without calling any metamethod: user
+ * tables are always read raw. */
+void emp_raw_field(lua_State *L, int idx, const char *name);
+
 /* 1 if s is valid UTF-8 (no overlongs, no surrogates); else 0 and *bad is the offset. */
 int emp_utf8_valid(const char *s, size_t len, size_t *bad);
 
