@@ -8,9 +8,10 @@ DESTDIR     ?=
 CC          ?= cc
 BUSTED      ?= /usr/bin/busted
 
-LUA_CFLAGS  := $(shell pkg-config --cflags $(PKG_LUA) 2>/dev/null)
-CURL_CFLAGS := $(shell pkg-config --cflags libcurl 2>/dev/null)
-CURL_LIBS   := $(shell pkg-config --libs libcurl 2>/dev/null)
+# Read when a recipe runs, after `deps` may have installed the -dev packages.
+LUA_CFLAGS   = $(shell pkg-config --cflags $(PKG_LUA) 2>/dev/null)
+CURL_CFLAGS  = $(shell pkg-config --cflags libcurl 2>/dev/null)
+CURL_LIBS    = $(shell pkg-config --libs libcurl 2>/dev/null)
 
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c99 -D_POSIX_C_SOURCE=200809L -fPIC -Wall -Wextra -Werror $(LUA_CFLAGS) $(CURL_CFLAGS)
@@ -30,7 +31,10 @@ export LUA_CPATH := ./?.so;;
 
 .PHONY: all deps test demo install clean help check-valgrind
 
-all: deps $(MODULE)
+# The module is built by a second make, started after `deps`, so that the
+# pkg-config flags are read with the packages in place.
+all: deps
+	@$(MAKE) --no-print-directory $(MODULE)
 
 help:
 	@echo "make          build $(MODULE)"
