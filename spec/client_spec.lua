@@ -290,6 +290,18 @@ describe("client", function()
       end)
     end
 
+    it("sends unknown top-level fields only with strict = false", function()
+      local _, err = client:trigger { environment = "staging", priority = "high" }
+      assert.equal("priority", err.field)
+      assert.equal(0, #fake:log())
+      local lenient = helper.client(fake, { strict = false })
+      assert(lenient:trigger { environment = "staging", priority = "high" })
+      assert.equal("high", require("cjson").decode(fake:log()[1].body).priority)
+      local _, err2 = lenient:trigger { environment = "staging", build = { sha = "x" } }
+      assert.equal("build.sha", err2.field)   -- nested schemas stay strict
+      lenient:close()
+    end)
+
     it("allows plain http to a non-loopback host only when asked", function()
       assert.truthy(empirical.new { token = "t", base_url = "http://api.example.com", allow_plain_http = true })
     end)
