@@ -177,9 +177,14 @@ static const char *envelope_message(lua_State *L, int idx) {
   return message;
 }
 
-static void set_body(lua_State *L, int err, const emp_response *res) {
+/* What every response error carries: the status, whether a retry is safe,
+ * and the first KiB of the body. Returns 0, the failure result. */
+static int annotate(lua_State *L, int err, const emp_response *res, int retryable) {
+  emp_error_set_int(L, err, "status", res->status);
+  emp_error_set_bool(L, err, "retryable", retryable);
   if (res->len > 0)
     emp_error_set_str(L, err, "body", res->body, res->len < EMP_ERROR_BODY_MAX ? res->len : EMP_ERROR_BODY_MAX);
+  return 0;
 }
 
 static int http_error(lua_State *L, const emp_endpoint *ep, const emp_response *res) {
@@ -204,18 +209,11 @@ static int http_error(lua_State *L, const emp_endpoint *ep, const emp_response *
     strncat(text, "; the run may have been created: look for it before triggering again",
             sizeof text - strlen(text) - 1);
   err = emp_error_push(L, EMP_HTTP, NULL, "%s", text);
-  emp_error_set_int(L, err, "status", res->status);
-  emp_error_set_bool(L, err, "retryable", retryable);
-  set_body(L, err, res);
-  return 0;
+  return annotate(L, err, res, retryable);
 }
 
 static int decode_error(lua_State *L, const emp_response *res, const char *fmt, const char *arg) {
-  int err = emp_error_push(L, EMP_DECODE, NULL, fmt, arg);
-  emp_error_set_int(L, err, "status", res->status);
-  emp_error_set_bool(L, err, "retryable", 0);
-  set_body(L, err, res);
-  return 0;
+  return annotate(L, emp_error_push(L, EMP_DECODE, NULL, fmt, arg), res, 0);
 }
 
 int emp_decode(lua_State *L, const emp_endpoint *ep, const emp_response *res) {
@@ -234,13 +232,8 @@ int emp_decode(lua_State *L, const emp_endpoint *ep, const emp_response *res) {
   if (!is_kind_of_table(L, doc, 0) || emp_json_is_null(L, doc))
     return decode_error(L, res, "expected a JSON object, got %s", json_type(L, doc));
   server_message = envelope_message(L, doc);
-  if (server_message != NULL) {
-    int err = emp_error_push(L, EMP_HTTP, NULL, "%s", server_message);
-    emp_error_set_int(L, err, "status", res->status);
-    emp_error_set_bool(L, err, "retryable", 0);
-    set_body(L, err, res);
-    return 0;
-  }
+  if (server_message != NULL)
+    return annotate(L, emp_error_push(L, EMP_HTTP, NULL, "%s", server_message), res, 0);
   c.L = L;
   c.path.len = 0;
   emp_path_key(&c.path, "data");
@@ -253,12 +246,5 @@ int emp_decode(lua_State *L, const emp_endpoint *ep, const emp_response *res) {
     normalize(L, lua_gettop(L));
     return 1;
   }
-  /* a failed check left an error object on top */
-  {
-    int err = lua_gettop(L);
-    emp_error_set_int(L, err, "status", res->status);
-    emp_error_set_bool(L, err, "retryable", 0);
-    set_body(L, err, res);
-  }
-  return 0;
+  return annotate(L, lua_gettop(L), res, 0);  /* the failed check's error is on top */
 }

@@ -403,6 +403,15 @@ static long retry_delay_ms(emp_client *c, int attempt, const char **why) {
   return emp_retry_backoff_ms(attempt, &c->seed);
 }
 
+/* Keep a small response buffer for the next call; give a large one back. */
+static void trim_buffer(emp_client *c) {
+  if (c->cap > EMP_KEEP_BUFFER_BYTES) {
+    free(c->buf);
+    c->buf = NULL;
+    c->cap = 0;
+  }
+}
+
 /* client:call(op, params): validate, send with the retry policy, decode. */
 static int client_call(lua_State *L) {
   emp_client *c = check_client(L);
@@ -457,12 +466,12 @@ static int client_call(lua_State *L) {
     res.content_type = content_type;
     res.location = location;
     if (emp_decode(L, ep, &res)) {
-      if (c->cap > EMP_KEEP_BUFFER_BYTES) { free(c->buf); c->buf = NULL; c->cap = 0; }
+      trim_buffer(c);
       return 1;
     }
     err = lua_gettop(L);
   }
-  if (c->cap > EMP_KEEP_BUFFER_BYTES) { free(c->buf); c->buf = NULL; c->cap = 0; }
+  trim_buffer(c);
   lua_pushfstring(L, "%s %s", ep->method, path);
   lua_setfield(L, err, "request");
   emp_error_set_int(L, err, "attempts", attempt);
