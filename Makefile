@@ -42,7 +42,7 @@ help:
 	@echo "make demo     start the bundled fake API and run examples/release.lua against it"
 	@echo "make install  PREFIX=$(PREFIX) DESTDIR=  install the module"
 	@echo "make deps     install missing Debian packages (as root), or print the command"
-	@echo "make check-valgrind  the client and decode specs under valgrind memcheck"
+	@echo "make check-valgrind  the encode, decode and client specs under valgrind memcheck"
 
 # Installs what is missing when run as root with apt; otherwise prints the
 # one command to run, and stops.

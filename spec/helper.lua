@@ -15,9 +15,4 @@ function M.client(f, options)
   return assert(empirical.new(opts))
 end
 
--- The API requests in the fake's log (control calls are not logged).
-function M.requests(f)
-  return #f:log()
-end
-
 return M

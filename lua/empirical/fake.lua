@@ -272,7 +272,7 @@ function Fake:progress(run)
   elseif done < n or running < n * self.test_seconds then state = "started"
   else state = "ended" end
   if state == "ended" then done = n end
-  return state, done, elapsed
+  return state, done
 end
 
 function Fake:created_response(run)
