@@ -24,7 +24,7 @@ OBJECTS := $(SOURCES:csrc/%.c=build/$(LUA_VERSION)/%.o)
 MODULE  := empirical/core.so
 
 # Debian packages every target needs; `make deps` installs the missing ones.
-DEB_PACKAGES := lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson lua-busted lua-socket pkg-config gcc make luarocks
+DEB_PACKAGES := lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson lua-busted lua-socket lua-expat pkg-config gcc make luarocks
 
 export LUA_PATH  := ./lua/?.lua;./lua/?/init.lua;;
 export LUA_CPATH := ./?.so;;
@@ -39,7 +39,7 @@ all: deps
 help:
 	@echo "make          build $(MODULE)"
 	@echo "make test     run all specs (busted on Lua $(LUA_VERSION))"
-	@echo "make demo     start the bundled fake API and run examples/release.lua against it"
+	@echo "make demo     start the bundled fake API and run the release gate (examples/release_gate.lua) against it"
 	@echo "make install  PREFIX=$(PREFIX) DESTDIR=  install the module"
 	@echo "make deps     install missing Debian packages (as root), or print the command"
 	@echo "make check-valgrind  the encode, decode and client specs under valgrind memcheck"

@@ -32,6 +32,13 @@ void *emp_compat_testudata(lua_State *L, int idx, const char *name);
 #  define emp_newuserdata(L, size)   lua_newuserdata((L), (size))
 #endif
 
+/* The C stream of a Lua file handle (io.stdout, io.open's result); NULL if closed. */
+#if LUA_VERSION_NUM >= 502
+#  define emp_tofile(L, i)           (((luaL_Stream *)luaL_checkudata((L), (i), LUA_FILEHANDLE))->f)
+#else
+#  define emp_tofile(L, i)           (*(FILE **)luaL_checkudata((L), (i), LUA_FILEHANDLE))
+#endif
+
 /* 2^53: the largest whole number a double (and so JSON, and LuaJIT) holds exactly. */
 #define EMP_MAX_EXACT_INT 9007199254740992.0
 

@@ -1,6 +1,9 @@
 /* empirical.core: the module entry. Validation and marshalling of the three
  * endpoints (validate.c, decode.c, from the data in schema.c), transport
  * (transport.c, retry.c), errors (errors.c). The Lua layer is lua/empirical. */
+#include <stdio.h>
+#include <unistd.h>
+
 #include <curl/curl.h>
 
 #include "decode.h"
@@ -42,6 +45,14 @@ static int core_curl_version(lua_State *L) {
   return 1;
 }
 
+/* core.isatty(file) -> boolean: progress output picks a live line on a
+ * terminal and plain lines in CI logs. */
+static int core_isatty(lua_State *L) {
+  FILE *f = emp_tofile(L, 1);
+  lua_pushboolean(L, f != NULL && isatty(fileno(f)));
+  return 1;
+}
+
 int luaopen_empirical_core(lua_State *L) {
   static int curl_ready = 0;
   static const luaL_Reg functions[] = {
@@ -52,6 +63,7 @@ int luaopen_empirical_core(lua_State *L) {
     { "sleep", emp_sleep },
     { "now", emp_now },
     { "curl_version", core_curl_version },
+    { "isatty", core_isatty },
     { NULL, NULL }
   };
   if (!curl_ready) {

@@ -13,7 +13,7 @@
   X(TRANSPORT, "transport") /* no HTTP response */                          \
   X(HTTP,      "http")      /* non-2xx, or a 2xx that reports failure */    \
   X(DECODE,    "decode")    /* the response is not what the schema says */  \
-  X(TIMEOUT,   "timeout")   /* a deadline of the Lua layer ran out */
+  X(TIMEOUT,   "timeout")   /* a deadline ran out: a call's or wait's */
 
 #define EMP_KIND_ENUM(name, str) EMP_##name,
 typedef enum { EMP_ERROR_KINDS(EMP_KIND_ENUM) EMP_KIND_COUNT } emp_kind;

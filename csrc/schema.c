@@ -148,6 +148,7 @@ static const emp_field client_option_fields[] = {
   { "project_slug",       EMP_T_STRING,  EMP_NONEMPTY | EMP_HEADER, NULL },
   { "timeout",            EMP_T_SECONDS, 0, NULL },
   { "connect_timeout",    EMP_T_SECONDS, 0, NULL },
+  { "deadline",           EMP_T_SECONDS, 0, NULL },
   { "retries",            EMP_T_COUNT,   0, NULL },
   { "max_retry_after",    EMP_T_SECONDS, 0, NULL },
   { "ca_file",            EMP_T_STRING,  EMP_NONEMPTY, NULL },

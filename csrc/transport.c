@@ -33,6 +33,7 @@ typedef struct emp_client {
   struct curl_slist *body_headers;  /* for PUT and POST: adds Content-Type */
   char *base_url;                   /* without a trailing slash */
   long timeout_ms, connect_timeout_ms;
+  long deadline_ms;                 /* bounds one call with its retries; 0: none */
   double max_retry_after_s;
   int retries, strict, closed;
   size_t max_response_bytes;
@@ -263,7 +264,6 @@ static int setup_easy(emp_client *c, const char *ca_file, const char *proxy) {
   SET(CURLOPT_NOSIGNAL, 1L);               /* threads and event loops: no SIGALRM */
   SET(CURLOPT_PROTOCOLS_STR, "https,http");
   SET(CURLOPT_FOLLOWLOCATION, 0L);         /* a redirect is an error: the token stays put */
-  SET(CURLOPT_TIMEOUT_MS, c->timeout_ms);
   SET(CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
   SET(CURLOPT_TCP_KEEPALIVE, 1L);
   SET(CURLOPT_SSL_VERIFYPEER, 1L);
@@ -298,6 +298,7 @@ int emp_client_new(lua_State *L) {
   luaL_setmetatable(L, EMP_CLIENT_MT);
   c->timeout_ms = (long)(opt_number(L, opts, "timeout", EMP_DEFAULT_TIMEOUT_S) * 1000);
   c->connect_timeout_ms = (long)(opt_number(L, opts, "connect_timeout", EMP_DEFAULT_CONNECT_TIMEOUT_S) * 1000);
+  c->deadline_ms = (long)(opt_number(L, opts, "deadline", 0) * 1000);
   c->retries = (int)opt_number(L, opts, "retries", EMP_DEFAULT_RETRIES);
   c->max_retry_after_s = opt_number(L, opts, "max_retry_after", EMP_DEFAULT_MAX_RETRY_AFTER_S);
   c->max_response_bytes = (size_t)opt_number(L, opts, "max_response_bytes", EMP_DEFAULT_MAX_RESPONSE_BYTES);
@@ -367,21 +368,24 @@ static int set_request(emp_client *c, const char *method, const char *url, const
 }
 
 /* Push a transport error for a failed transfer. */
-static int transport_error(lua_State *L, emp_client *c, CURLcode code, emp_failure failure, int creates_run) {
+static int transport_error(lua_State *L, emp_client *c, CURLcode code, emp_failure failure, int creates_run,
+                           int deadline_hit) {
   const char *what = c->errbuf[0] ? c->errbuf : curl_easy_strerror(code);
+  emp_kind kind = deadline_hit ? EMP_TIMEOUT : EMP_TRANSPORT;
   int err;
+  if (deadline_hit) what = "the call's deadline passed before the response was complete";
   if (c->body_overflow) {
     err = emp_error_push(L, EMP_DECODE, NULL, "the response is larger than max_response_bytes (%zu bytes)",
                          c->max_response_bytes);
   } else if (c->header_overflow) {
     err = emp_error_push(L, EMP_DECODE, NULL, "the response headers are larger than %d bytes", EMP_MAX_HEADER_BYTES);
   } else if (creates_run && failure == EMP_FAILURE_AMBIGUOUS) {
-    err = emp_error_push(L, EMP_TRANSPORT, NULL,
+    err = emp_error_push(L, kind, NULL,
                          "%s; the request may have reached the server, so it was not retried: the run may have "
                          "been created. Look for it (client:get, or the dashboard) before triggering again",
                          what);
   } else {
-    err = emp_error_push(L, EMP_TRANSPORT, NULL, "%s", what);
+    err = emp_error_push(L, kind, NULL, "%s", what);
   }
   emp_error_set_bool(L, err, "retryable", failure == EMP_FAILURE_NOT_SENT ||
                                           (failure == EMP_FAILURE_AMBIGUOUS && !creates_run));
@@ -412,17 +416,30 @@ static void trim_buffer(emp_client *c) {
   }
 }
 
-/* client:call(op, params): validate, send with the retry policy, decode. */
+static long elapsed_ms(double since) {
+  return (long)((emp_monotonic() - since) * 1000);
+}
+
+/* client:call(op, params [, limit]): validate, send with the retry policy,
+ * decode. limit (seconds) tightens the client's deadline for this one call:
+ * client:wait passes what is left of its own. */
 static int client_call(lua_State *L) {
   emp_client *c = check_client(L);
   const emp_endpoint *ep = emp_endpoint_find(luaL_checkstring(L, 2));
   const char *path, *body, *why = NULL;
   size_t body_len = 0;
-  int attempt, req, err = 0;
+  int attempt, req, err = 0, capped = 0;
+  long limit_ms = c->deadline_ms;
+  double started = emp_monotonic();
   CURLcode code = CURLE_OK;
   long status = 0;
   emp_failure failure = EMP_FAILURE_PERMANENT;
   if (ep == NULL) return luaL_argerror(L, 2, "unknown operation");
+  if (!lua_isnoneornil(L, 4)) {
+    long limit = (long)(luaL_checknumber(L, 4) * 1000);
+    if (limit < 1) limit = 1;
+    if (limit_ms == 0 || limit < limit_ms) limit_ms = limit;
+  }
   if (c->closed) return emp_fail(L, EMP_CONFIG, NULL, "the client is closed");
   lua_settop(L, 3);
   if (emp_encode(L, ep, 3, c->strict) == 2) return 2;
@@ -436,25 +453,36 @@ static int client_call(lua_State *L) {
     return emp_fail(L, EMP_CONFIG, NULL, "libcurl refused the request options");
 
   for (attempt = 1;; attempt++) {
-    long delay;
+    long delay, attempt_ms = c->timeout_ms;
+    if (limit_ms > 0 && limit_ms - elapsed_ms(started) < attempt_ms) {
+      attempt_ms = limit_ms - elapsed_ms(started);
+      if (attempt_ms < 1) attempt_ms = 1;
+      capped = 1;
+    }
+    curl_easy_setopt(c->easy, CURLOPT_TIMEOUT_MS, attempt_ms);
     code = transfer(c);
     if (code == CURLE_OK) {
       curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
       if (!emp_retry_status_is_retryable(status, ep->creates_run) || attempt > c->retries) break;
     } else {
-      curl_off_t started = 0;
-      curl_easy_getinfo(c->easy, CURLINFO_PRETRANSFER_TIME_T, &started);
-      failure = emp_retry_classify(code, started > 0);
+      curl_off_t pretransfer = 0;
+      curl_easy_getinfo(c->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
+      failure = emp_retry_classify(code, pretransfer > 0);
+      if (code == CURLE_OPERATION_TIMEDOUT && capped) break;   /* the deadline, not the server */
       if (failure == EMP_FAILURE_PERMANENT || (failure == EMP_FAILURE_AMBIGUOUS && ep->creates_run) ||
           attempt > c->retries)
         break;
     }
     if ((delay = retry_delay_ms(c, attempt, &why)) < 0) break;
+    if (limit_ms > 0 && elapsed_ms(started) + delay >= limit_ms) {
+      why = "the call's deadline leaves no time for another attempt";
+      break;
+    }
     emp_sleep_ms(delay);
   }
 
   if (code != CURLE_OK) {
-    err = transport_error(L, c, code, failure, ep->creates_run);
+    err = transport_error(L, c, code, failure, ep->creates_run, capped && code == CURLE_OPERATION_TIMEDOUT);
   } else {
     emp_response res;
     char *location = NULL, *content_type = NULL;

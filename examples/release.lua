@@ -1,6 +1,8 @@
 #!/usr/bin/env lua5.4
--- A release script: trigger a run for this deploy with build info, a shard
--- override and metadata, then read it until it ends and report.
+-- The library in a release script: a base trigger per environment, layered
+-- with this release's build info, shard override and metadata; wait for the
+-- run; re-run only the failed tests once; report and exit 0 or 1.
+-- (examples/release_gate.lua is the full command with flags and reports.)
 --
 --   EMPIRICALRUN_KEY=... lua5.4 examples/release.lua staging
 local here = arg[0]:match("^(.*)/[^/]*$") or "."
@@ -8,49 +10,40 @@ package.path = here .. "/../lua/?.lua;" .. here .. "/../lua/?/init.lua;" .. pack
 package.cpath = here .. "/../?.so;" .. package.cpath
 
 local empirical = require("empirical")
-local core = require("empirical.core")
+
+local BASE = {
+  staging = { environment = "staging", tags = { "@smoke" }, environment_variables_overrides = { REGION = "eu" } },
+  production = { environment = "production", tags = { "@smoke", "@critical" }, total_shards = 2 },
+}
 
 local environment = arg[1] or "staging"
-local client = assert(empirical.new { user_agent = "release-script" })  -- token from EMPIRICALRUN_KEY
+local client = assert(empirical.new { user_agent = "release-script" })  -- key from EMPIRICALRUN_KEY
 
-local run = assert(client:trigger {
-  environment = environment,
+local params = assert(empirical.compose(BASE[environment] or { environment = environment }, {
   build = {
     url = "https://" .. environment .. ".example.com",
     branch = os.getenv("GIT_BRANCH") or "main",
     commit = os.getenv("GIT_COMMIT") or "4f2c9e1",
     version = "1.8.0",
   },
-  total_shards = 2,
+  total_shards = 4,
   metadata = { deployed_by = os.getenv("USER") or "ci", pipeline = 4127 },
   environment_variables_overrides = { FEATURE_FLAGS = "new-checkout" },
-})
-print(("triggered run %d on %s (%s)"):format(run.id, environment, run.state))
+}))
 
--- Read the run every half second until it reaches a terminal state.
-local function follow(id)
-  while true do
-    local detail = assert(client:get(id))
-    local r = detail.testRun
-    print(("  run %d %-8s %d/%d done, %d failed"):format(id, r.state, #detail.flattenedSummaryDetails,
-                                                    r.total_count, r.failed_count))
-    if r.state == "ended" or r.state == "error" or r.state == "cancelled" then return detail end
-    core.sleep(0.5)
-  end
-end
+local run = assert(client:trigger(params))
+print(("triggered run %d on %s"):format(run.id, environment))
 
-local detail = follow(run.id)
-if detail.testRun.state == "ended" and detail.testRun.failed_count > 0 then
-  for _, item in ipairs(detail.flattenedSummaryDetails) do
-    if item.status == "failed" then print("  failed: " .. tostring(item.name)) end
-  end
+local wait = { interval = tonumber(os.getenv("POLL_INTERVAL")) or 5, timeout = 1800 }
+local detail = assert(client:wait(run.id, wait))
+print(empirical.summary(detail))
+
+if empirical.verdict(detail) == "failed" then
   local rerun = assert(client:rerun(run.id, { only_failed = true }))
   print(("re-running the failed tests as run %d"):format(rerun.id))
-  detail = follow(rerun.id)
+  detail = assert(client:wait(rerun.id, wait))
+  print(empirical.summary(detail))
 end
 
-local r = detail.testRun
-print(("run %d %s: %d passed, %d failed, %d flaky, %d skipped of %d"):format(
-  r.id, r.state, r.success_count, r.failed_count, r.flaky_count or 0, r.skipped_count or 0, r.total_count))
 client:close()
-os.exit(r.state == "ended" and r.failed_count == 0 and 0 or 1)
+os.exit(empirical.verdict(detail) == "passed" and 0 or 1)

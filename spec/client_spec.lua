@@ -202,6 +202,30 @@ describe("client", function()
       assert.equal(1, #fake:log())
       c:close()
     end)
+
+    it("stops at the deadline: one call with its retries, kind timeout", function()
+      local core = require("empirical.core")
+      local c = helper.client(fake, { deadline = 0.5, retries = 5 })
+      fake:script { method = "GET", delay = 5 }
+      local t0 = core.now()
+      local _, err = c:get(1)
+      assert.equal("timeout", err.kind)
+      assert.equal(1, err.attempts)
+      assert.matches("deadline", err.message)
+      assert.is_true(core.now() - t0 < 2, "took " .. (core.now() - t0))
+      c:close()
+    end)
+
+    it("does not start a retry the deadline leaves no time for", function()
+      local c = helper.client(fake, { deadline = 0.5, retries = 5 })
+      fake:script { method = "GET", status = 503, body = "", headers = { ["Retry-After"] = "1" }, times = 5 }
+      local _, err = c:get(1)
+      assert.equal(503, err.status)
+      assert.equal(1, err.attempts)
+      assert.matches("not retried: the call's deadline leaves no time for another attempt", err.message, 1, true)
+      assert.equal(1, #fake:log())
+      c:close()
+    end)
   end)
 
   describe("faults", function()
@@ -272,6 +296,8 @@ describe("client", function()
       { { token = "t", base_url = "https://x", user_agent = "ua\0" }, "user_agent" },
       { { token = "t", base_url = "https://x", timeout = 0 }, "timeout" },
       { { token = "t", base_url = "https://x", timeout = "30" }, "timeout" },
+      { { token = "t", base_url = "https://x", deadline = -5 }, "deadline" },
+      { { token = "t", base_url = "https://x", deadline = 0 / 0 }, "deadline" },
       { { token = "t", base_url = "https://x", retries = -1 }, "retries" },
       { { token = "t", base_url = "https://x", retries = 1.5 }, "retries" },
       { { token = "t", base_url = "https://x", retries = 50 }, "retries" },

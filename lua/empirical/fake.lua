@@ -3,9 +3,11 @@
 --
 -- It speaks HTTP/1.1 with keep-alive on 127.0.0.1, checks the bearer token,
 -- validates request bodies like the vendor's schema, and moves runs through
--- queued -> started -> ended on a clock that can be sped up. A control API
--- under /_fake/ scripts responses (status, body, delay, dropped connection)
--- and returns the log of every /api request.
+-- (pending ->) queued -> started -> ended on a clock that can be sped up,
+-- filling the counts as tests finish. A scenario says which tests fail, which
+-- are flaky, whether a re-run fixes them and how runs end. A control API
+-- under /_fake/ scripts responses (status, body, delay, dropped connection),
+-- sets the scenario and returns the log of every /api request.
 --
 --   local fake = require("empirical.fake").spawn { speed = 10 }
 --   local client = require("empirical").new { token = fake.token, base_url = fake.url }
@@ -29,6 +31,7 @@ M.DEFAULTS = {
   test_seconds = 0.5,   -- each test takes this long once the run started
   max_idle = 600,       -- exit after this long with no request (orphaned fakes end)
   first_id = 1,
+  scenario = nil,       -- see M.DEFAULT_SCENARIO
 }
 
 --- The tests every run holds, unless a scenario names others. outcome:
@@ -42,6 +45,31 @@ M.DEFAULT_TESTS = {
   { name = "profile > uploads an avatar", outcome = "skipped" },
   { name = "orders > lists past orders", outcome = "passed" },
 }
+
+--- What a run does. tests: as DEFAULT_TESTS; pending_seconds: a new run
+-- waits this long in "pending" first, and a newer trigger for the same
+-- environment cancels it meanwhile (as the vendor does); end_state: "ended",
+-- or "error" / "cancelled" to end runs that way.
+M.DEFAULT_SCENARIO = { tests = M.DEFAULT_TESTS, pending_seconds = 0, end_state = "ended" }
+
+local OUTCOMES = { passed = true, failed = true, flaky = true, skipped = true }
+local END_STATES = { ended = true, error = true, cancelled = true }
+
+-- The scenario with defaults filled in, or nil and what is wrong with it.
+local function check_scenario(scenario)
+  if type(scenario) ~= "table" then return nil, "scenario must be an object" end
+  local s = {}
+  for k, v in pairs(M.DEFAULT_SCENARIO) do s[k] = scenario[k] == nil and v or scenario[k] end
+  if type(s.tests) ~= "table" then return nil, "scenario.tests must be a list" end
+  for i, t in ipairs(s.tests) do
+    if type(t) ~= "table" or type(t.name) ~= "string" or not OUTCOMES[t.outcome] then
+      return nil, ("scenario.tests[%d] needs a name and an outcome (passed, failed, flaky, skipped)"):format(i)
+    end
+  end
+  if type(s.pending_seconds) ~= "number" or s.pending_seconds < 0 then return nil, "scenario.pending_seconds must be >= 0" end
+  if not END_STATES[s.end_state] then return nil, "scenario.end_state must be ended, error or cancelled" end
+  return s
+end
 
 local null = cjson.null
 local MAX_HEADER_BYTES = 64 * 1024
@@ -189,12 +217,15 @@ function M.new(options)
   local self = setmetatable({}, Fake)
   for k, v in pairs(M.DEFAULTS) do self[k] = v end
   for k, v in pairs(options or {}) do self[k] = v end
-  self.tests = self.tests or M.DEFAULT_TESTS
+  self.initial_scenario = assert(check_scenario(self.scenario or {}))
+  self.initial_speed = self.speed
   self:reset()
   return self
 end
 
+-- Back to how the fake started: no runs, no log, no scripts, its scenario and speed.
 function Fake:reset()
+  self.scenario, self.speed = self.initial_scenario, self.initial_speed
   self.runs, self.log, self.scripts = {}, {}, {}
   self.next_id = self.first_id
   self.wall0, self.mono0, self.offset = os.time(), socket.gettime(), 0
@@ -253,8 +284,12 @@ function Fake:check_trigger(body)
 end
 
 function Fake:create_run(fields, tests)
-  local run = { id = self.next_id, created = self:clock(), tests = tests }
+  local run = { id = self.next_id, created = self:clock(), tests = tests,
+                pending_seconds = self.scenario.pending_seconds, end_state = self.scenario.end_state }
   for k, v in pairs(fields) do run[k] = v end
+  for _, older in pairs(self.runs) do   -- a newer trigger replaces a pending run
+    if older.environment == run.environment and self:progress(older) == "pending" then older.state = "cancelled" end
+  end
   self.next_id = self.next_id + 1
   self.runs[run.id] = run
   return run
@@ -262,15 +297,16 @@ end
 
 -- State, finished tests and counts of a run at the current fake time.
 function Fake:progress(run)
-  local elapsed = self:clock() - run.created
+  local elapsed = self:clock() - run.created - run.pending_seconds
   local n = #run.tests
   local running = elapsed - self.queue_seconds
   local done = running < 0 and 0 or math.min(n, math.floor(running / self.test_seconds))
   local state
   if run.state then state = run.state
+  elseif elapsed < 0 then state = "pending"
   elseif running < 0 then state = "queued"
   elseif done < n or running < n * self.test_seconds then state = "started"
-  else state = "ended" end
+  else state = run.end_state end
   if state == "ended" then done = n end
   return state, done
 end
@@ -293,7 +329,7 @@ function Fake:detail(run)
     items[#items + 1] = { name = t.name, status = t.outcome, pw_test_id = ("t%d"):format(i),
                           slug = t.name:gsub("%W+", "-"):lower() }
   end
-  local started = self.wall0 + run.created + self.queue_seconds
+  local started = self.wall0 + run.created + run.pending_seconds + self.queue_seconds
   local ended = state == "ended"
   local build = run.build or {}
   return {
@@ -314,7 +350,7 @@ function Fake:detail(run)
       commit = build.commit or null,
       created_at = iso(self.wall0 + run.created),
       test_run_head_sha = build.commit or null,
-      run_started_at = state ~= "queued" and iso(started) or null,
+      run_started_at = (state ~= "pending" and state ~= "queued") and iso(started) or null,
       run_ended_at = ended and iso(started + #run.tests * self.test_seconds) or null,
       summary_url = null,
       rerun_source_id = run.rerun_source_id,
@@ -330,7 +366,7 @@ function Fake:api(req, body)
     if problem then return envelope_error(400, problem) end
     local run = self:create_run({ environment = body.environment, branch = body.branch, build = body.build,
                                   metadata = body.metadata, tags = body.tags, total_shards = body.total_shards },
-                                self.tests)
+                                self.scenario.tests)
     return self:created_response(run)
   end
   local id, rest = path:match("^/api/test%-runs/(%d+)(.*)$")
@@ -381,6 +417,12 @@ function Fake:control(req, body)
   if action == "script" and type(body) == "table" then
     for _, s in ipairs(body[1] and body or { body }) do self.scripts[#self.scripts + 1] = s end
     return 200, { ok = true, pending = #self.scripts }
+  end
+  if action == "scenario" then
+    local scenario, problem = check_scenario(body)
+    if not scenario then return 400, { error = { message = problem } } end
+    self.scenario = scenario
+    return 200, { ok = true }
   end
   if action == "clock" and type(body) == "table" then
     if body.advance then self.offset = self.offset + body.advance end
@@ -484,7 +526,8 @@ function Fake:serve(on_ready)
   server:close()
 end
 
---- The launcher's entry: --port N --host H --token T --speed X --max-idle S --environments a,b
+--- The launcher's entry: --port N --host H --token T --speed X --max-idle S
+-- --environments a,b --scenario JSON (and any other DEFAULTS key)
 function M.main(argv)
   local options = {}
   local i = 1
@@ -492,7 +535,8 @@ function M.main(argv)
     local flag, value = argv[i], argv[i + 1]
     local key = flag:match("^%-%-([%w-]+)$")
     if not key or value == nil then
-      io.stderr:write("usage: fake_api.lua [--port N] [--host H] [--token T] [--speed X] [--max-idle S] [--environments a,b]\n")
+      io.stderr:write("usage: fake_api.lua [--port N] [--host H] [--token T] [--speed X] [--max-idle S]"
+                      .. " [--environments a,b] [--scenario JSON]\n")
       os.exit(3)
     end
     key = key:gsub("-", "_")
@@ -500,6 +544,10 @@ function M.main(argv)
       local list = {}
       for slug in value:gmatch("[^,]+") do list[#list + 1] = slug end
       options.environments = list
+    elseif key == "scenario" then
+      local ok, scenario = pcall(cjson.decode, value)
+      if not ok then io.stderr:write("fake_api.lua: --scenario is not JSON\n") os.exit(3) end
+      options.scenario = scenario
     else
       options[key] = tonumber(value) or value
     end
@@ -528,7 +576,8 @@ function M.spawn(options)
   local args = {}
   for k, v in pairs(options) do
     if k ~= "lua" then
-      if type(v) == "table" then v = table.concat(v, ",") end
+      if k == "scenario" then v = cjson.encode(v)
+      elseif type(v) == "table" then v = table.concat(v, ",") end
       args[#args + 1] = ("%q,%q"):format("--" .. k:gsub("_", "-"), tostring(v))
     end
   end
@@ -565,6 +614,8 @@ function Handle:reset() return self:request("POST", "reset") end
 --- Move fake time: {advance = seconds} and/or {speed = rate}.
 function Handle:clock(change) return self:request("POST", "clock", change) end
 function Handle:set_state(id, state) return self:request("POST", "runs", { id = id, state = state }) end
+--- Set what new runs do: {tests=, pending_seconds=, end_state=}; reset() restores the spawn's.
+function Handle:scenario(scenario) return self:request("POST", "scenario", scenario) end
 
 function Handle:stop()
   if self.pipe then

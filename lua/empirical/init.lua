@@ -5,8 +5,10 @@
 -- Every failure is `nil, err`; err.kind is one of "invalid", "config",
 -- "transport", "http", "decode", "timeout".
 local core = require("empirical.core")
+local report = require("empirical.report")
 
 local getmetatable, setmetatable, type, next, error, tostring = getmetatable, setmetatable, type, next, error, tostring
+local ipairs, rawget, select, min, max, format = ipairs, rawget, select, math.min, math.max, string.format
 local getenv = os.getenv
 
 local M = {}
@@ -72,6 +74,102 @@ function Client:get(id)
   return self._core:call("get", { id = id })
 end
 
+-- wait ---------------------------------------------------------------------
+
+--- Named defaults of client:wait, in seconds.
+M.WAIT_DEFAULTS = {
+  interval = 5,          -- first delay between polls
+  backoff = 1.5,         -- each delay is the last one times this...
+  max_interval = 30,     -- ...up to this
+  timeout = 3600,        -- the whole wait
+  max_poll_failures = 5, -- consecutive failed polls tolerated (after the transport's own retries)
+  last_poll_seconds = 1, -- the poll at the deadline gets at least this long
+}
+
+local TERMINAL = { ended = true, error = true, cancelled = true }
+
+local WAIT_OPTIONS = {
+  interval = "number", backoff = "number", max_interval = "number", timeout = "number",
+  max_poll_failures = "number", on_poll = "function", on_poll_error = "function", sleep = "function",
+}
+
+local function check_wait_options(opts)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then return fail("invalid", "opts", "expected a table, got " .. type(opts)) end
+  for k, v in next, opts do
+    local want = WAIT_OPTIONS[k]
+    if not want then return fail("invalid", "opts." .. tostring(k), "unknown option") end
+    if type(v) ~= want then return fail("invalid", "opts." .. k, format("expected a %s, got %s", want, type(v))) end
+    if want == "number" and not (v > 0 and v < math.huge) then
+      return fail("invalid", "opts." .. k, "must be a positive finite number")
+    end
+  end
+  if opts.backoff and opts.backoff < 1 then return fail("invalid", "opts.backoff", "must be at least 1") end
+  return opts
+end
+
+-- A failed poll worth trying again: the network, a deadline, a garbled
+-- answer, or a server that said "later". Bad ids, bad tokens, unknown runs
+-- and a closed client fail the wait at once.
+local function transient(err)
+  local kind, status = err.kind, err.status
+  if kind == "transport" or kind == "timeout" or kind == "decode" then return true end
+  return kind == "http" and (status == 408 or status == 429 or (status or 0) >= 500)
+end
+
+--- Poll a run until it is ended, error or cancelled: the final detail and
+-- info {polls, elapsed, states, superseded}, or nil, err. On the deadline,
+-- err.kind is "timeout" and err.detail is the last detail seen. See
+-- WAIT_DEFAULTS for opts; also on_poll(detail, info) after each poll,
+-- on_poll_error(err, consecutive) after each tolerated failure, and
+-- sleep(seconds) for event loops (default: the core's, which blocks).
+function Client:wait(id, opts)
+  check_self(self, "wait")
+  local o, problem = check_wait_options(opts)
+  if not o then return nil, problem end
+  local d = M.WAIT_DEFAULTS
+  local interval, backoff = o.interval or d.interval, o.backoff or d.backoff
+  local max_interval, timeout = max(o.max_interval or d.max_interval, interval), o.timeout or d.timeout
+  local max_failures = o.max_poll_failures or d.max_poll_failures
+  local on_poll, on_poll_error, sleep, now = o.on_poll, o.on_poll_error, o.sleep or core.sleep, core.now
+  local started = now()
+  local deadline = started + timeout
+  local info = { polls = 0, elapsed = 0, states = {}, superseded = false }
+  local last, failures = nil, 0
+  while true do
+    local detail, err = self._core:call("get", { id = id }, max(deadline - now(), d.last_poll_seconds))
+    info.polls, info.elapsed = info.polls + 1, now() - started
+    if detail then
+      failures, last = 0, detail
+      local state = detail.testRun.state
+      local states = info.states
+      if states[#states] ~= state then states[#states + 1] = state end
+      info.superseded = state == "cancelled" and states[#states - 1] == "pending"
+      if on_poll then on_poll(detail, info) end
+      if TERMINAL[state] then return detail, info end
+    else
+      failures = failures + 1
+      err.detail, err.polls = last, info.polls
+      if not transient(err) then return nil, err end
+      if failures > max_failures then
+        err.message = format("%d polls in a row failed (max_poll_failures = %d); the last: %s",
+                             failures, max_failures, err.message)
+        return nil, err
+      end
+      if on_poll_error then on_poll_error(err, failures) end
+    end
+    local left = deadline - now()
+    if left <= 0 then
+      local state = last and last.testRun.state or "unknown"
+      return nil, core.error("timeout", format("run %s is still %s after %.0f s (the wait's timeout)",
+                                                tostring(id), state, now() - started),
+                             { detail = last, polls = info.polls })
+    end
+    sleep(min(interval, left))
+    interval = min(interval * backoff, max_interval)
+  end
+end
+
 --- Release the connection. Also done by the garbage collector, and by `local c <close>` on 5.4.
 function Client:close()
   check_self(self, "close")
@@ -114,6 +212,94 @@ function M.decode(op, status, body, headers)
   end
   return core.decode(op, status, body, content_type, location)
 end
+
+-- compose --------------------------------------------------------------------
+
+local function deep_copy(value, seen)
+  if type(value) ~= "table" then return value end
+  if seen[value] then return seen[value] end   -- cycles stay cycles, for the validator to name
+  local out = {}
+  seen[value] = out
+  for k, v in next, value do out[k] = deep_copy(v, seen) end
+  return out
+end
+
+local function copy(value) return deep_copy(value, {}) end
+
+-- Overrides as an ordered list of {name, value}, from either form.
+local function overrides_of(value)
+  if type(value) ~= "table" then return nil end
+  local list = {}
+  if rawget(value, 1) ~= nil then
+    for _, o in ipairs(value) do list[#list + 1] = o end
+  else
+    local names = {}
+    for name in next, value do names[#names + 1] = name end
+    table.sort(names, function(a, b) return tostring(a) < tostring(b) end)
+    for _, name in ipairs(names) do list[#list + 1] = { name = name, value = value[name] } end
+  end
+  return list
+end
+
+local MERGE = {
+  build = function(into, from)
+    if type(into) ~= "table" or type(from) ~= "table" then return copy(from) end
+    for k, v in next, from do into[k] = copy(v) end
+    return into
+  end,
+  environment_variables_overrides = function(into, from)
+    local list, incoming = overrides_of(into), overrides_of(from)
+    if not list or not incoming then return copy(from) end
+    local at = {}
+    for i, o in ipairs(list) do if type(o) == "table" and o.name ~= nil then at[o.name] = i end end
+    for _, o in ipairs(incoming) do
+      local i = type(o) == "table" and o.name ~= nil and at[o.name]
+      if i then list[i] = copy(o)
+      else
+        list[#list + 1] = copy(o)
+        if type(o) == "table" and o.name ~= nil then at[o.name] = #list end
+      end
+    end
+    return list
+  end,
+  tags = function(into, from)
+    if type(into) ~= "table" or type(from) ~= "table" then return copy(from) end
+    local have = {}
+    for _, t in ipairs(into) do have[t] = true end
+    for _, t in ipairs(from) do
+      if not have[t] then into[#into + 1], have[t] = t, true end
+    end
+    return into
+  end,
+}
+MERGE.metadata = MERGE.build
+
+--- Merge trigger tables left to right into a new one; the inputs are not
+-- touched. Scalars: the last wins. build, metadata: merged by key.
+-- environment_variables_overrides: merged by name, either form in, a list
+-- out. tags: union, in order. nil and false arguments are skipped, so
+-- `compose(base, release and {...})` works. Validation happens at send time.
+function M.compose(...)
+  local out = {}
+  for i = 1, select("#", ...) do
+    local layer = select(i, ...)
+    if layer then
+      if type(layer) ~= "table" then
+        return fail("invalid", format("compose argument %d", i), "expected a table, got " .. type(layer))
+      end
+      for k, v in next, layer do
+        local merge = MERGE[k]
+        if merge and out[k] ~= nil then out[k] = merge(out[k], v) else out[k] = copy(v) end
+      end
+    end
+  end
+  return out
+end
+
+M.verdict = report.verdict
+M.summary = report.summary
+M.junit = report.junit
+M.failed_tests = report.failed_tests
 
 --- Make an error object like the module's own: core.error(kind, message, fields).
 M.error = core.error
