@@ -10,6 +10,7 @@ BUSTED      ?= /usr/bin/busted
 
 # Read when a recipe runs, after `deps` may have installed the -dev packages.
 LUA_CFLAGS   = $(shell pkg-config --cflags $(PKG_LUA) 2>/dev/null)
+LUA_LIBS     = $(shell pkg-config --libs $(PKG_LUA) 2>/dev/null)
 CURL_CFLAGS  = $(shell pkg-config --cflags libcurl 2>/dev/null)
 CURL_LIBS    = $(shell pkg-config --libs libcurl 2>/dev/null)
 
@@ -24,12 +25,12 @@ OBJECTS := $(SOURCES:csrc/%.c=build/$(LUA_VERSION)/%.o)
 MODULE  := empirical/core.so
 
 # Debian packages every target needs; `make deps` installs the missing ones.
-DEB_PACKAGES := lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson lua-busted lua-socket lua-expat pkg-config gcc make luarocks
+DEB_PACKAGES := lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson lua-busted lua-socket lua-expat lua-sec openssl pkg-config gcc make luarocks
 
 export LUA_PATH  := ./lua/?.lua;./lua/?/init.lua;;
 export LUA_CPATH := ./?.so;;
 
-.PHONY: all deps test demo install clean help check-valgrind
+.PHONY: all deps test demo install clean help check-valgrind check-asan fuzz
 
 # The module is built by a second make, started after `deps`, so that the
 # pkg-config flags are read with the packages in place.
@@ -43,6 +44,8 @@ help:
 	@echo "make install  PREFIX=$(PREFIX) DESTDIR=  install the module"
 	@echo "make deps     install missing Debian packages (as root), or print the command"
 	@echo "make check-valgrind  the encode, decode and client specs under valgrind memcheck"
+	@echo "make check-asan      every spec against a build with -fsanitize=address,undefined"
+	@echo "make fuzz     libFuzzer on the encode and decode paths, FUZZ_SECONDS=$(FUZZ_SECONDS) each"
 
 # Installs what is missing when run as root with apt; otherwise prints the
 # one command to run, and stops.
@@ -77,6 +80,40 @@ check-valgrind: all
 	valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=9 \
 	  $(LUA) $(BUSTED) -o TAP spec/client_spec.lua spec/decode_spec.lua spec/encode_spec.lua > build/valgrind.tap
 	@tail -1 build/valgrind.tap
+
+# The whole suite against a sanitizer build of the module. The interpreter
+# is not instrumented, so the runtime is preloaded; leaks are valgrind's job
+# (LeakSanitizer would count the interpreter's own exit-time allocations).
+ASAN_DIR   := build/asan
+ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+check-asan: all
+	@mkdir -p $(ASAN_DIR)/empirical
+	$(CC) $(ASAN_FLAGS) -std=c99 -D_POSIX_C_SOURCE=200809L -fPIC -shared -Wall -Wextra -Werror $(LUA_CFLAGS) $(CURL_CFLAGS) \
+	  -o $(ASAN_DIR)/empirical/core.so $(SOURCES) $(CURL_LIBS) -lm
+	LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	LUA_CPATH="./$(ASAN_DIR)/?.so;;" $(LUA) $(BUSTED) --cpath="./$(ASAN_DIR)/?.so" --output=spec/summary.lua spec
+
+# libFuzzer harnesses (spec/fuzz/) over the encode and decode paths, with
+# ASan and UBSan. New inputs go to build/fuzz; the seeds in spec/fuzz/corpus.
+FUZZ_SECONDS ?= 600
+FUZZ_FLAGS   := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZERS      := decode encode
+build/fuzz/fuzz_%: spec/fuzz/fuzz_%.c spec/fuzz/fuzz_common.h $(SOURCES) $(HEADERS)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_FLAGS) $(LUA_CFLAGS) $(CURL_CFLAGS) -Icsrc -o $@ $< $(SOURCES) $(LUA_LIBS) $(CURL_LIBS) -lm
+
+fuzz: all
+	@command -v clang >/dev/null || $(MAKE) deps DEB_PACKAGES=clang
+	@$(MAKE) --no-print-directory $(FUZZERS:%=build/fuzz/fuzz_%)
+	@for f in $(FUZZERS); do \
+	  mkdir -p build/fuzz/corpus-$$f; \
+	  echo "fuzz_$$f for $(FUZZ_SECONDS) s"; \
+	  build/fuzz/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 \
+	    build/fuzz/corpus-$$f spec/fuzz/corpus/$$f 2> build/fuzz/fuzz_$$f.log \
+	    || { tail -40 build/fuzz/fuzz_$$f.log; exit 1; }; \
+	  grep -E "stat::number_of_executed_units|Done" build/fuzz/fuzz_$$f.log; \
+	done
 
 demo: all
 	@$(LUA) examples/demo.lua

@@ -17,7 +17,7 @@ description = {
 dependencies = {
   "lua >= 5.1",
   "lua-cjson >= 2.1.0",
-  "luasocket >= 3.0",   -- the fake API only
+  "luasocket >= 3.0",   -- the fake API only (and luasec for its https mode)
 }
 -- libcurl's headers: Debian puts curl/curl.h under the multiarch include
 -- directory, which the compiler searches but luarocks' header probe does not,
@@ -27,14 +27,15 @@ build = {
   modules = {
     ["empirical.core"] = {
       sources = {
-        "csrc/compat.c", "csrc/decode.c", "csrc/empirical.c", "csrc/errors.c", "csrc/json.c",
-        "csrc/retry.c", "csrc/schema.c", "csrc/transport.c", "csrc/validate.c",
+        "csrc/compat.c", "csrc/decode.c", "csrc/empirical.c", "csrc/errors.c", "csrc/events.c",
+        "csrc/json.c", "csrc/retry.c", "csrc/schema.c", "csrc/transport.c", "csrc/validate.c",
       },
       defines = { "_POSIX_C_SOURCE=200809L" },
       libraries = { "curl", "m" },
     },
     ["empirical"] = "lua/empirical/init.lua",
     ["empirical.fake"] = "lua/empirical/fake.lua",
+    ["empirical.report"] = "lua/empirical/report.lua",
   },
 }
 test = {

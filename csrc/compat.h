@@ -26,10 +26,20 @@ void *emp_compat_testudata(lua_State *L, int idx, const char *name);
 #  define emp_isinteger(L, i)        0
 #endif
 
+/* Userdata with one user value, which holds a table: the Lua values the
+ * userdata keeps alive (collectable with it, unlike registry refs). */
 #if LUA_VERSION_NUM >= 504
-#  define emp_newuserdata(L, size)   lua_newuserdatauv((L), (size), 0)
+#  define emp_newuserdata(L, size)   lua_newuserdatauv((L), (size), 1)
+#  define emp_setuservalue(L, i)     lua_setiuservalue((L), (i), 1)
+#  define emp_getuservalue(L, i)     lua_getiuservalue((L), (i), 1)
+#elif LUA_VERSION_NUM >= 502
+#  define emp_newuserdata(L, size)   lua_newuserdata((L), (size))
+#  define emp_setuservalue(L, i)     lua_setuservalue((L), (i))
+#  define emp_getuservalue(L, i)     lua_getuservalue((L), (i))
 #else
 #  define emp_newuserdata(L, size)   lua_newuserdata((L), (size))
+#  define emp_setuservalue(L, i)     lua_setfenv((L), (i))
+#  define emp_getuservalue(L, i)     lua_getfenv((L), (i))
 #endif
 
 /* The C stream of a Lua file handle (io.stdout, io.open's result); NULL if closed. */

@@ -149,6 +149,8 @@ static const emp_field client_option_fields[] = {
   { "timeout",            EMP_T_SECONDS, 0, NULL },
   { "connect_timeout",    EMP_T_SECONDS, 0, NULL },
   { "deadline",           EMP_T_SECONDS, 0, NULL },
+  { "low_speed_limit",    EMP_T_ID,      0, NULL },
+  { "low_speed_time",     EMP_T_SECONDS, 0, NULL },
   { "retries",            EMP_T_COUNT,   0, NULL },
   { "max_retry_after",    EMP_T_SECONDS, 0, NULL },
   { "ca_file",            EMP_T_STRING,  EMP_NONEMPTY, NULL },
@@ -157,6 +159,7 @@ static const emp_field client_option_fields[] = {
   { "max_response_bytes", EMP_T_ID,      0, NULL },
   { "strict",             EMP_T_BOOL,    0, NULL },
   { "allow_plain_http",   EMP_T_BOOL,    0, NULL },
+  { "verbose",            EMP_T_BOOL,    0, NULL },
   END
 };
 static const char *const client_option_exclusive[] = { "project_id", "project_slug", NULL };

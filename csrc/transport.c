@@ -1,5 +1,6 @@
 /* Transport: client userdata, request options, the transfer loop, retries. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 
 #include "decode.h"
 #include "errors.h"
+#include "events.h"
 #include "retry.h"
 #include "schema.h"
 #include "transport.h"
@@ -18,6 +20,8 @@
 /* Named defaults, as the README lists them. */
 #define EMP_DEFAULT_TIMEOUT_S          30.0
 #define EMP_DEFAULT_CONNECT_TIMEOUT_S  10.0
+#define EMP_DEFAULT_LOW_SPEED_LIMIT    1      /* bytes per second... */
+#define EMP_DEFAULT_LOW_SPEED_TIME_S   20.0   /* ...for this long: a stalled server */
 #define EMP_DEFAULT_RETRIES            3
 #define EMP_DEFAULT_MAX_RETRY_AFTER_S  60.0
 #define EMP_DEFAULT_MAX_RESPONSE_BYTES (64.0 * 1024 * 1024)
@@ -34,6 +38,8 @@ typedef struct emp_client {
   char *base_url;                   /* without a trailing slash */
   long timeout_ms, connect_timeout_ms;
   long deadline_ms;                 /* bounds one call with its retries; 0: none */
+  long low_speed_limit, low_speed_time_s;
+  int verbose;
   double max_retry_after_s;
   int retries, strict, closed;
   size_t max_response_bytes;
@@ -265,6 +271,8 @@ static int setup_easy(emp_client *c, const char *ca_file, const char *proxy) {
   SET(CURLOPT_PROTOCOLS_STR, "https,http");
   SET(CURLOPT_FOLLOWLOCATION, 0L);         /* a redirect is an error: the token stays put */
   SET(CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
+  SET(CURLOPT_LOW_SPEED_LIMIT, c->low_speed_limit);
+  SET(CURLOPT_LOW_SPEED_TIME, c->low_speed_time_s);
   SET(CURLOPT_TCP_KEEPALIVE, 1L);
   SET(CURLOPT_SSL_VERIFYPEER, 1L);
   SET(CURLOPT_SSL_VERIFYHOST, 2L);
@@ -276,6 +284,10 @@ static int setup_easy(emp_client *c, const char *ca_file, const char *proxy) {
   SET(CURLOPT_ERRORBUFFER, c->errbuf);
   if (ca_file) SET(CURLOPT_CAINFO, ca_file);
   if (proxy) SET(CURLOPT_PROXY, proxy);
+  if (c->verbose) {
+    SET(CURLOPT_DEBUGFUNCTION, emp_debug_trace);
+    SET(CURLOPT_VERBOSE, 1L);
+  }
 #undef SET
   return ok;
 }
@@ -290,12 +302,19 @@ int emp_client_new(lua_State *L) {
     lua_insert(L, -2);
     return 2;
   }
-  lua_settop(L, 1);
+  lua_settop(L, 2);
   /* The userdata exists before anything it owns, so __gc frees whatever a
    * failure part-way leaves behind. */
   c = (emp_client *)emp_newuserdata(L, sizeof *c);
   memset(c, 0, sizeof *c);
   luaL_setmetatable(L, EMP_CLIENT_MT);
+  lua_createtable(L, 0, 1);              /* the user value: {on_event = fn} */
+  lua_pushvalue(L, 2);
+  lua_setfield(L, -2, "on_event");
+  emp_setuservalue(L, -2);
+  c->low_speed_limit = (long)opt_number(L, opts, "low_speed_limit", EMP_DEFAULT_LOW_SPEED_LIMIT);
+  c->low_speed_time_s = (long)ceil(opt_number(L, opts, "low_speed_time", EMP_DEFAULT_LOW_SPEED_TIME_S));
+  c->verbose = opt_bool(L, opts, "verbose", 0);
   c->timeout_ms = (long)(opt_number(L, opts, "timeout", EMP_DEFAULT_TIMEOUT_S) * 1000);
   c->connect_timeout_ms = (long)(opt_number(L, opts, "connect_timeout", EMP_DEFAULT_CONNECT_TIMEOUT_S) * 1000);
   c->deadline_ms = (long)(opt_number(L, opts, "deadline", 0) * 1000);
@@ -428,7 +447,8 @@ static int client_call(lua_State *L) {
   const emp_endpoint *ep = emp_endpoint_find(luaL_checkstring(L, 2));
   const char *path, *body, *why = NULL;
   size_t body_len = 0;
-  int attempt, req, err = 0, capped = 0;
+  int attempt, req, on_event, err = 0, capped = 0, deadline_hit;
+  emp_attempt ev;
   long limit_ms = c->deadline_ms;
   double started = emp_monotonic();
   CURLcode code = CURLE_OK;
@@ -442,6 +462,9 @@ static int client_call(lua_State *L) {
   }
   if (c->closed) return emp_fail(L, EMP_CONFIG, NULL, "the client is closed");
   lua_settop(L, 3);
+  emp_getuservalue(L, 1);
+  lua_getfield(L, -1, "on_event");
+  on_event = lua_gettop(L);
   if (emp_encode(L, ep, 3, c->strict) == 2) return 2;
   req = lua_gettop(L);
   lua_getfield(L, req, "path");
@@ -452,6 +475,8 @@ static int client_call(lua_State *L) {
   if (!set_request(c, ep->method, lua_tostring(L, -1), body, body_len))
     return emp_fail(L, EMP_CONFIG, NULL, "libcurl refused the request options");
 
+  ev.method = ep->method;
+  ev.path = path;
   for (attempt = 1;; attempt++) {
     long delay, attempt_ms = c->timeout_ms;
     if (limit_ms > 0 && limit_ms - elapsed_ms(started) < attempt_ms) {
@@ -468,7 +493,7 @@ static int client_call(lua_State *L) {
       curl_off_t pretransfer = 0;
       curl_easy_getinfo(c->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
       failure = emp_retry_classify(code, pretransfer > 0);
-      if (code == CURLE_OPERATION_TIMEDOUT && capped) break;   /* the deadline, not the server */
+      if (code == CURLE_OPERATION_TIMEDOUT && capped) break;   /* likely the deadline: no time for more */
       if (failure == EMP_FAILURE_PERMANENT || (failure == EMP_FAILURE_AMBIGUOUS && ep->creates_run) ||
           attempt > c->retries)
         break;
@@ -478,11 +503,21 @@ static int client_call(lua_State *L) {
       why = "the call's deadline leaves no time for another attempt";
       break;
     }
+    ev.attempt = attempt;
+    ev.elapsed_ms = elapsed_ms(started);
+    ev.status = code == CURLE_OK ? status : 0;
+    ev.kind = code == CURLE_OK ? "http" : "transport";
+    ev.retry_in_ms = delay;
+    emp_event_emit(L, on_event, &ev);
     emp_sleep_ms(delay);
   }
+  deadline_hit = capped && code == CURLE_OPERATION_TIMEDOUT && elapsed_ms(started) >= limit_ms - 10;
 
+  ev.attempt = attempt;
+  ev.status = code == CURLE_OK ? status : 0;
+  ev.retry_in_ms = -1;
   if (code != CURLE_OK) {
-    err = transport_error(L, c, code, failure, ep->creates_run, capped && code == CURLE_OPERATION_TIMEDOUT);
+    err = transport_error(L, c, code, failure, ep->creates_run, deadline_hit);
   } else {
     emp_response res;
     char *location = NULL, *content_type = NULL;
@@ -495,10 +530,18 @@ static int client_call(lua_State *L) {
     res.location = location;
     if (emp_decode(L, ep, &res)) {
       trim_buffer(c);
+      ev.elapsed_ms = elapsed_ms(started);
+      ev.kind = NULL;
+      emp_event_emit(L, on_event, &ev);
       return 1;
     }
     err = lua_gettop(L);
   }
+  ev.elapsed_ms = elapsed_ms(started);
+  lua_getfield(L, err, "kind");
+  ev.kind = lua_tostring(L, -1);   /* anchored by the error object */
+  emp_event_emit(L, on_event, &ev);
+  lua_pop(L, 1);
   trim_buffer(c);
   lua_pushfstring(L, "%s %s", ep->method, path);
   lua_setfield(L, err, "request");

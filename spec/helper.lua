@@ -48,4 +48,34 @@ function M.count(log, method)
   return n
 end
 
+-- A CA and two server certificates signed by it, made with the openssl
+-- command in a fresh directory: "server" names 127.0.0.1 and localhost,
+-- "other" names only api.example.test. Returns the paths.
+function M.make_certs()
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(os.execute("mkdir -p " .. dir))
+  local function openssl(args)
+    local ok = os.execute("openssl " .. args .. " >/dev/null 2>&1")
+    assert(ok, "openssl " .. args)
+  end
+  openssl(("req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=empirical-test-ca -keyout %s/ca.key -out %s/ca.pem")
+    :format(dir, dir))
+  for name, san in pairs { server = "IP:127.0.0.1,DNS:localhost", other = "DNS:api.example.test" } do
+    local p = dir .. "/" .. name
+    openssl(("req -newkey rsa:2048 -nodes -subj /CN=%s -keyout %s.key -out %s.csr"):format(name, p, p))
+    local ext = io.open(p .. ".ext", "w")
+    ext:write("subjectAltName=", san, "\n")
+    ext:close()
+    openssl(("x509 -req -in %s.csr -CA %s/ca.pem -CAkey %s/ca.key -CAcreateserial -days 2 -extfile %s.ext -out %s.pem")
+      :format(p, dir, dir, p, p))
+  end
+  return { dir = dir, ca = dir .. "/ca.pem", server_cert = dir .. "/server.pem", server_key = dir .. "/server.key",
+           other_cert = dir .. "/other.pem", other_key = dir .. "/other.key" }
+end
+
+function M.remove_dir(dir)
+  os.execute("rm -rf " .. M.shell_quote(dir))
+end
+
 return M

@@ -22,8 +22,22 @@ describe("installation", function()
     run("rm -rf " .. tmp)
   end)
 
+  it("lists every C source and Lua module in the rockspec", function()
+    local f = assert(io.open("empirical-0.1.0-1.rockspec"))
+    local rockspec = f:read("a")
+    f:close()
+    local listing = assert(io.popen("ls csrc/*.c lua/empirical/*.lua"))
+    for file in listing:lines() do
+      assert.truthy(rockspec:find('"' .. file .. '"', 1, true), file .. " is missing from the rockspec")
+    end
+    listing:close()
+  end)
+
   it("builds and installs from the rockspec with luarocks make --deps-mode=none", function()
-    assert.is_true(run(("luarocks --lua-version 5.4 make --deps-mode=none --tree %s empirical-0.1.0-1.rockspec"):format(tmp)))
+    -- In a copy: luarocks make builds in place, and must not touch this tree's module.
+    assert.is_true(run(("mkdir %s/src && cp -r csrc lua empirical-0.1.0-1.rockspec %s/src"):format(tmp, tmp)))
+    assert.is_true(run(("cd %s/src && luarocks --lua-version 5.4 make --deps-mode=none --tree %s empirical-0.1.0-1.rockspec")
+      :format(tmp, tmp)))
     assert.is_true(loads_from(tmp .. "/share/lua/5.4/?.lua;" .. tmp .. "/share/lua/5.4/?/init.lua",
                               tmp .. "/lib/lua/5.4/?.so"))
   end)

@@ -32,6 +32,8 @@ M.DEFAULTS = {
   max_idle = 600,       -- exit after this long with no request (orphaned fakes end)
   first_id = 1,
   scenario = nil,       -- see M.DEFAULT_SCENARIO
+  tls_cert = nil,       -- PEM files: with both, the fake serves https (lua-sec)
+  tls_key = nil,
 }
 
 --- The tests every run holds, unless a scenario names others. outcome:
@@ -77,14 +79,17 @@ local MAX_HEADER_BYTES = 64 * 1024
 -- Scheduler ------------------------------------------------------------------
 -- A coroutine yields ("read", sock), ("write", sock) or ("sleep", until).
 
+-- What a non-blocking socket (plain or lua-sec) is waiting for, from its error.
+local WAIT_FOR = { timeout = "read", wantread = "read", wantwrite = "write" }
+
 local function recv(sock, pattern)
   local buffer = ""
   while true do
     local data, err, partial = sock:receive(pattern, buffer)
     if data then return data end
-    if err ~= "timeout" then return nil, err end
+    if not WAIT_FOR[err] then return nil, err end
     buffer = partial
-    coroutine.yield("read", sock)
+    coroutine.yield(WAIT_FOR[err], sock)
   end
 end
 
@@ -94,14 +99,23 @@ local function send(sock, data)
     local last, err, partial = sock:send(data, i)
     if last then
       i = last + 1
-    elseif err == "timeout" then
+    elseif WAIT_FOR[err] then
       i = partial + 1
-      coroutine.yield("write", sock)
+      coroutine.yield(err == "wantread" and "read" or "write", sock)
     else
       return nil, err
     end
   end
   return true
+end
+
+local function handshake(sock)
+  while true do
+    local ok, err = sock:dohandshake()
+    if ok then return true end
+    if not WAIT_FOR[err] then return nil, err end
+    coroutine.yield(WAIT_FOR[err], sock)
+  end
 end
 
 local function sleep(seconds)
@@ -468,6 +482,11 @@ end
 
 function Fake:serve_connection(sock, conn)
   sock:settimeout(0)
+  if self.tls_context then
+    sock = require("ssl").wrap(sock, self.tls_context)
+    sock:settimeout(0)
+    if not handshake(sock) then sock:close() return end   -- e.g. a client that refused the certificate
+  end
   while true do
     local req = read_request(sock)
     if not req then break end
@@ -509,7 +528,15 @@ function Fake:serve(on_ready)
   local server = assert(socket.bind(self.host, self.port))
   server:settimeout(0)
   local _, port = server:getsockname()
-  self.url = ("http://%s:%d"):format(self.host, port)
+  local scheme = "http"
+  if self.tls_cert and self.tls_key then
+    self.tls_context = assert(require("ssl").newcontext {
+      mode = "server", protocol = "any", certificate = self.tls_cert, key = self.tls_key,
+      options = { "all", "no_sslv2", "no_sslv3", "no_tlsv1", "no_tlsv1_1" },
+    })
+    scheme = "https"
+  end
+  self.url = ("%s://%s:%d"):format(scheme, self.host, port)
   if on_ready then on_ready(self.url) end
   local scheduler, conns = new_scheduler(), 0
   self.last_activity = socket.gettime()
@@ -586,21 +613,26 @@ function M.spawn(options)
     shell_quote(package.path), shell_quote(package.cpath), options.lua or "lua5.4", shell_quote(code))
   local pipe = assert(io.popen(command, "r"))
   local url = pipe:read("*l")
-  if not url or not url:match("^http://") then
+  if not url or not url:match("^https?://") then
     pipe:close()
     return nil, "the fake did not start: " .. tostring(url)
   end
   return setmetatable({ url = url, token = options.token or M.DEFAULTS.token, pipe = pipe }, Handle)
 end
 
--- Control requests go through luasocket's plain client, not the module under test.
+-- Control requests go through luasocket's client (lua-sec's over TLS), not
+-- the module under test. The control channel is loopback to a fake whose
+-- certificate the caller may not hold, so it is not verified.
 function Handle:request(method, action, value)
-  local http, ltn12 = require("socket.http"), require("ltn12")
+  local ltn12 = require("ltn12")
+  local https = self.url:match("^https:")
+  local http = https and require("ssl.https") or require("socket.http")
   local chunks, body = {}, value ~= nil and cjson.encode(value) or ""
   local _, status = http.request {
     url = self.url .. "/_fake/" .. action, method = method,
     source = ltn12.source.string(body), sink = ltn12.sink.table(chunks),
     headers = { ["content-length"] = #body, ["content-type"] = "application/json" },
+    verify = https and "none" or nil, protocol = https and "any" or nil,
   }
   if status ~= 200 then error(("empirical.fake: %s %s answered %s"):format(method, action, tostring(status)), 2) end
   return cjson.decode(table.concat(chunks))

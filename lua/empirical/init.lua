@@ -43,7 +43,12 @@ function M.new(options)
     return fail("config", "token", "no token given and EMPIRICALRUN_KEY is not set")
   end
   if opts.base_url == nil then opts.base_url = getenv("EMPIRICALRUN_API_URL") or M.DEFAULT_BASE_URL end
-  local handle, err = core.client(opts)
+  local on_event = opts.on_event     -- a function: the core keeps it, the schema holds only data
+  if on_event ~= nil and type(on_event) ~= "function" then
+    return fail("config", "on_event", "expected a function, got " .. type(on_event))
+  end
+  opts.on_event = nil
+  local handle, err = core.client(opts, on_event)
   if not handle then return nil, err end
   return setmetatable({ _core = handle }, Client)
 end

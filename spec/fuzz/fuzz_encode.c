@@ -1,0 +1,92 @@
+/* libFuzzer: core.encode on any parameters. Byte 0 picks the operation and
+ * strictness; the rest is either JSON (decoded with cjson into a table) or,
+ * when it starts with "return", a Lua expression evaluated in an empty
+ * environment with an instruction budget, which reaches what JSON cannot:
+ * NaN, infinities, integer edges, metatables, cycles.
+ *
+ * Oracle: every call returns a request or nil, err; a request's body is
+ * JSON that cjson reads back, with no placeholder left in it. */
+#include <stdint.h>
+#include <string.h>
+
+#include "fuzz_common.h"
+
+static lua_State *L;
+
+static const char *const OPS[] = { "trigger", "rerun", "get" };
+
+static void budget(lua_State *l, lua_Debug *ar) {
+  (void)ar;
+  luaL_error(l, "instruction budget spent");
+}
+
+/* The environment a Lua-form input sees: enough to build odd tables. */
+static const char *const ENV_CODE =
+  "return { setmetatable = setmetatable, huge = math.huge, maxint = math.maxinteger,"
+  " minint = math.mininteger, nan = 0/0, error = error, char = string.char,"
+  " rep = function(s, n) return string.rep(s, math.min(n, 1 << 17)) end }";
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+  (void)argc;
+  (void)argv;
+  L = fuzz_state();
+  return 0;
+}
+
+/* Push the parameters the input describes, or return 0 to skip it. */
+static int push_params(const uint8_t *data, size_t size) {
+  if (size >= 6 && memcmp(data, "return", 6) == 0) {
+    if (luaL_loadbufferx(L, (const char *)data, size, "=fuzz", "t") != LUA_OK) return 0;
+    luaL_dostring(L, ENV_CODE);
+    lua_setupvalue(L, -2, 1);
+    lua_sethook(L, budget, LUA_MASKCOUNT, 100000);
+    if (lua_pcall(L, 0, 1, 0) != LUA_OK) { lua_sethook(L, NULL, 0, 0); return 0; }
+    lua_sethook(L, NULL, 0, 0);
+    return 1;
+  }
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "cjson");
+  fuzz_call(L, 1, 1);
+  lua_getfield(L, -1, "decode");
+  lua_remove(L, -2);
+  lua_pushlstring(L, (const char *)data, size);
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {   /* not JSON: use the bytes as a string */
+    lua_pop(L, 1);
+    lua_pushlstring(L, (const char *)data, size);
+  }
+  return 1;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  int req;
+  if (size < 1) return 0;
+  lua_getglobal(L, "core");
+  lua_getfield(L, -1, "encode");
+  lua_pushstring(L, OPS[data[0] % 3]);
+  if (!push_params(data + 1, size - 1)) { lua_settop(L, 0); return 0; }
+  lua_pushboolean(L, data[0] & 4);
+  fuzz_call(L, 3, 2);
+  req = lua_gettop(L) - 1;
+  if (lua_istable(L, req)) {
+    lua_getfield(L, req, "body");
+    if (lua_isstring(L, -1)) {
+      size_t len;
+      const char *body = lua_tolstring(L, -1, &len);
+      if (strstr(body, "\\u0000") != NULL) abort();             /* a placeholder escaped the splice */
+      lua_getglobal(L, "require");
+      lua_pushliteral(L, "cjson");
+      fuzz_call(L, 1, 1);
+      lua_getfield(L, -1, "decode");
+      lua_pushvalue(L, -3);
+      if (len > 0 && lua_pcall(L, 1, 1, 0) != LUA_OK) {
+        fprintf(stderr, "body is not JSON: %s\n", body);
+        abort();
+      }
+    }
+  } else if (!lua_istable(L, -1)) {
+    abort();                                                     /* nil without an error object */
+  }
+  lua_settop(L, 0);
+  fuzz_gc(L);
+  return 0;
+}
