@@ -43,7 +43,7 @@ help:
 	@echo "make demo     start the bundled fake API and run the release gate (examples/release_gate.lua) against it"
 	@echo "make install  PREFIX=$(PREFIX) DESTDIR=  install the module"
 	@echo "make deps     install missing Debian packages (as root), or print the command"
-	@echo "make check-valgrind  the encode, decode and client specs under valgrind memcheck"
+	@echo "make check-valgrind  the specs that drive the core ($(VALGRIND_SPECS)) under valgrind memcheck"
 	@echo "make check-asan      every spec against a build with -fsanitize=address,undefined"
 	@echo "make fuzz     libFuzzer on the encode and decode paths, FUZZ_SECONDS=$(FUZZ_SECONDS) each"
 
@@ -73,12 +73,13 @@ $(MODULE): $(OBJECTS)
 test: all
 	@$(LUA) $(BUSTED) --output=spec/summary.lua spec
 
-# Memcheck over the specs that drive libcurl and cjson: any definite leak or
-# invalid access fails the target.
+# Memcheck over the specs that drive libcurl and cjson, the fault matrix
+# included: any definite leak or invalid access fails the target.
+VALGRIND_SPECS := spec/client_spec.lua spec/decode_spec.lua spec/encode_spec.lua spec/faults_spec.lua spec/wait_spec.lua
 check-valgrind: all
 	@command -v valgrind >/dev/null || $(MAKE) deps DEB_PACKAGES=valgrind
 	valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=9 \
-	  $(LUA) $(BUSTED) -o TAP spec/client_spec.lua spec/decode_spec.lua spec/encode_spec.lua > build/valgrind.tap
+	  $(LUA) $(BUSTED) -o TAP $(VALGRIND_SPECS) > build/valgrind.tap
 	@tail -1 build/valgrind.tap
 
 # The whole suite against a sanitizer build of the module. The interpreter

@@ -5,7 +5,7 @@
 
 #include "events.h"
 
-void emp_event_emit(lua_State *L, int fn, const emp_attempt *a) {
+void emp_event_emit(lua_State *L, int fn, const emp_attempt *a, int *reported) {
   if (!lua_isfunction(L, fn)) return;
   lua_pushvalue(L, fn);
   lua_createtable(L, 0, 7);
@@ -30,8 +30,10 @@ void emp_event_emit(lua_State *L, int fn, const emp_attempt *a) {
     lua_setfield(L, -2, "retry_in_ms");
   }
   if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
-    fprintf(stderr, "empirical: on_event raised an error (ignored): %s\n",
-            lua_isstring(L, -1) ? lua_tostring(L, -1) : "(not a string)");
+    if (!*reported)
+      fprintf(stderr, "empirical: on_event raised an error (ignored, and later ones not reported): %s\n",
+              lua_isstring(L, -1) ? lua_tostring(L, -1) : "(not a string)");
+    *reported = 1;
     lua_pop(L, 1);
   }
 }
@@ -43,7 +45,7 @@ static void trace_line(char mark, const char *line, size_t len) {
   for (i = 0; i < sizeof secret / sizeof *secret; i++) {
     size_t n = strlen(secret[i]);
     if (len >= n && strncasecmp(line, secret[i], n) == 0) {
-      fprintf(stderr, "%c %.*s [redacted]\n", mark, (int)(n - 1), line);
+      fprintf(stderr, "%c %.*s [redacted]\n", mark, (int)n, line);
       return;
     }
   }

@@ -17,9 +17,10 @@ typedef struct emp_attempt {
 } emp_attempt;
 
 /* Call the function at stack index fn (if it is one) with an event table.
- * An error it raises is caught and reported on stderr: the call it observes
- * goes on, so a run is never lost to a logging bug. */
-void emp_event_emit(lua_State *L, int fn, const emp_attempt *a);
+ * An error it raises is caught and, the first time (*reported is 0),
+ * reported on stderr: the call it observes goes on, so a run is never lost
+ * to a logging bug. */
+void emp_event_emit(lua_State *L, int fn, const emp_attempt *a, int *reported);
 
 /* CURLOPT_DEBUGFUNCTION: the trace on stderr, headers and info lines only,
  * with the Authorization value replaced. */

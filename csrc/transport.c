@@ -40,6 +40,7 @@ typedef struct emp_client {
   long deadline_ms;                 /* bounds one call with its retries; 0: none */
   long low_speed_limit, low_speed_time_s;
   int verbose;
+  int event_error_reported;         /* on_event raised once: stay quiet after */
   double max_retry_after_s;
   int retries, strict, closed;
   size_t max_response_bytes;
@@ -340,6 +341,8 @@ int emp_client_new(lua_State *L) {
     fclose(f);
   }
   if (!build_headers(L, c, opts) || (c->multi = curl_multi_init()) == NULL ||
+      /* calls are sequential: one kept connection is all a client needs */
+      curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, 1L) != CURLM_OK ||
       (c->easy = curl_easy_init()) == NULL || !setup_easy(c, ca_file, opt_string(L, opts, "proxy"))) {
     client_release(c);
     return emp_fail(L, EMP_CONFIG, NULL, "could not set up libcurl (out of memory, or a libcurl without https)");
@@ -370,9 +373,13 @@ static CURLcode transfer(emp_client *c) {
   return result;
 }
 
-static int set_request(emp_client *c, const char *method, const char *url, const char *body, size_t body_len) {
+/* A call that creates a run always gets a fresh connection: on a reused
+ * connection that dies before answering, libcurl resends the request by
+ * itself, and a resent PUT or POST could create a second run. */
+static int set_request(emp_client *c, const emp_endpoint *ep, const char *url, const char *body, size_t body_len) {
   CURL *e = c->easy;
-  int ok = curl_easy_setopt(e, CURLOPT_URL, url) == CURLE_OK;
+  int ok = curl_easy_setopt(e, CURLOPT_URL, url) == CURLE_OK &&
+           curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, ep->creates_run ? 1L : 0L) == CURLE_OK;
   if (body == NULL) {
     ok = ok && curl_easy_setopt(e, CURLOPT_HTTPGET, 1L) == CURLE_OK &&
          curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, (char *)NULL) == CURLE_OK &&
@@ -380,7 +387,7 @@ static int set_request(emp_client *c, const char *method, const char *url, const
   } else {
     ok = ok && curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len) == CURLE_OK &&
          curl_easy_setopt(e, CURLOPT_POSTFIELDS, body) == CURLE_OK &&
-         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method) == CURLE_OK &&
+         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, ep->method) == CURLE_OK &&
          curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->body_headers) == CURLE_OK;
   }
   return ok;
@@ -472,7 +479,7 @@ static int client_call(lua_State *L) {
   lua_getfield(L, req, "body");
   body = lua_tolstring(L, -1, &body_len);   /* anchored in req for the whole call */
   lua_pushfstring(L, "%s%s", c->base_url, path);
-  if (!set_request(c, ep->method, lua_tostring(L, -1), body, body_len))
+  if (!set_request(c, ep, lua_tostring(L, -1), body, body_len))
     return emp_fail(L, EMP_CONFIG, NULL, "libcurl refused the request options");
 
   ev.method = ep->method;
@@ -508,7 +515,7 @@ static int client_call(lua_State *L) {
     ev.status = code == CURLE_OK ? status : 0;
     ev.kind = code == CURLE_OK ? "http" : "transport";
     ev.retry_in_ms = delay;
-    emp_event_emit(L, on_event, &ev);
+    emp_event_emit(L, on_event, &ev, &c->event_error_reported);
     emp_sleep_ms(delay);
   }
   deadline_hit = capped && code == CURLE_OPERATION_TIMEDOUT && elapsed_ms(started) >= limit_ms - 10;
@@ -532,7 +539,7 @@ static int client_call(lua_State *L) {
       trim_buffer(c);
       ev.elapsed_ms = elapsed_ms(started);
       ev.kind = NULL;
-      emp_event_emit(L, on_event, &ev);
+      emp_event_emit(L, on_event, &ev, &c->event_error_reported);
       return 1;
     }
     err = lua_gettop(L);
@@ -540,7 +547,7 @@ static int client_call(lua_State *L) {
   ev.elapsed_ms = elapsed_ms(started);
   lua_getfield(L, err, "kind");
   ev.kind = lua_tostring(L, -1);   /* anchored by the error object */
-  emp_event_emit(L, on_event, &ev);
+  emp_event_emit(L, on_event, &ev, &c->event_error_reported);
   lua_pop(L, 1);
   trim_buffer(c);
   lua_pushfstring(L, "%s %s", ep->method, path);

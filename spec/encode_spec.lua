@@ -82,77 +82,10 @@ describe("encode", function()
     end)
   end)
 
-  -- Each row: the call, its params, the field the error must name, and a
-  -- piece of its message. Every one must fail as "invalid".
-  local NUL, BAD_UTF8 = "a\0b", "caf\xe9"
+  -- The shared table of invalid inputs (spec/bad_inputs.lua).
+  local invalid = require("bad_inputs")
   local cyclic = {}
   cyclic.self = cyclic
-  local invalid = {
-    { "trigger", nil, "params", "expected a table" },
-    { "trigger", "staging", "params", "expected a table" },
-    { "trigger", {}, "environment", "is required" },
-    { "trigger", { environment = "" }, "environment", "must not be empty" },
-    { "trigger", { environment = 5 }, "environment", "expected a string" },
-    { "trigger", { environment = NUL }, "environment", "NUL" },
-    { "trigger", { environment = BAD_UTF8 }, "environment", "UTF-8" },
-    { "trigger", { environment = ("x"):rep(64 * 1024 + 1) }, "environment", "too long" },
-    { "trigger", { enviroment = "s" }, "enviroment", "did you mean environment?" },
-    { "trigger", { environment = "s", shards = 2 }, "shards", "unknown field" },
-    { "trigger", { environment = "s", [1] = "x" }, nil, "expected named fields" },
-    { "trigger", { environment = "s", branch = "m", build = { commit = "a" } }, "branch", "cannot be used together with build" },
-    { "trigger", { environment = "s", build = "abc" }, "build", "expected a table" },
-    { "trigger", { environment = "s", build = { comit = "a" } }, "build.comit", "did you mean commit?" },
-    { "trigger", { environment = "s", build = { commit = 123 } }, "build.commit", "expected a string" },
-    { "trigger", { environment = "s", build = { url = "" } }, "build.url", "must not be empty" },
-    { "trigger", { environment = "s", total_shards = 2.5 }, "total_shards", "whole number" },
-    { "trigger", { environment = "s", total_shards = "4" }, "total_shards", "got a string" },
-    { "trigger", { environment = "s", total_shards = 0 }, "total_shards", "from 1 to 2^53" },
-    { "trigger", { environment = "s", total_shards = -3 }, "total_shards", "from 1 to 2^53" },
-    { "trigger", { environment = "s", total_shards = 0 / 0 }, "total_shards", "NaN" },
-    { "trigger", { environment = "s", total_shards = math.huge }, "total_shards", "whole number" },
-    { "trigger", { environment = "s", project_id = 2 ^ 60 }, "project_id", "whole number" },
-    { "trigger", { environment = "s", project_id = 2 ^ 53 + 2 }, "project_id", "whole number" },
-    { "trigger", { environment = "s", rerun_source_id = true }, "rerun_source_id", "whole number" },
-    { "trigger", { environment = "s", send_notifications = "yes" }, "send_notifications", "expected a boolean" },
-    { "trigger", { environment = "s", rerun_only_failed = 1 }, "rerun_only_failed", "expected a boolean" },
-    { "trigger", { environment = "s", github_actor = {} }, "github_actor", "expected a string" },
-    { "trigger", { environment = "s", tags = "@smoke" }, "tags", "expected a list of strings" },
-    { "trigger", { environment = "s", tags = { "@a", 5 } }, "tags[2]", "expected a string" },
-    { "trigger", { environment = "s", tags = { "@a", "" } }, "tags[2]", "must not be empty" },
-    { "trigger", { environment = "s", tags = { [1] = "a", [3] = "c" } }, "tags", "holes" },
-    { "trigger", { environment = "s", tags = { x = "a" } }, "tags", "expected a list" },
-    { "trigger", { environment = "s", metadata = "k=v" }, "metadata", "expected a table" },
-    { "trigger", { environment = "s", metadata = { k = true } }, "metadata.k", "string or a number" },
-    { "trigger", { environment = "s", metadata = { k = 0 / 0 } }, "metadata.k", "finite" },
-    { "trigger", { environment = "s", metadata = { k = math.huge } }, "metadata.k", "finite" },
-    { "trigger", { environment = "s", metadata = { k = { 1 } } }, "metadata.k", "string or a number" },
-    { "trigger", { environment = "s", metadata = { [1] = "v" } }, "metadata", "keys must be strings" },
-    { "trigger", { environment = "s", metadata = { k = BAD_UTF8 } }, "metadata.k", "UTF-8" },
-    { "trigger", { environment = "s", environment_variables_overrides = "A=1" }, "environment_variables_overrides", "expected a list" },
-    { "trigger", { environment = "s", environment_variables_overrides = { { name = "A" } } }, "environment_variables_overrides[1].value", "is required" },
-    { "trigger", { environment = "s", environment_variables_overrides = { { value = "1" } } }, "environment_variables_overrides[1].name", "is required" },
-    { "trigger", { environment = "s", environment_variables_overrides = { { name = "A", value = "1" }, { name = "B", value = 2 } } }, "environment_variables_overrides[2].value", "expected a string" },
-    { "trigger", { environment = "s", environment_variables_overrides = { { name = "A", value = "1", vlaue = "x" } } }, "environment_variables_overrides[1].vlaue", "did you mean value?" },
-    { "trigger", { environment = "s", environment_variables_overrides = { { name = "A", value = "1" }, { name = "A", value = "2" } } }, "environment_variables_overrides[2].name", "set twice" },
-    { "trigger", { environment = "s", environment_variables_overrides = { { name = "1A", value = "1" } } }, "environment_variables_overrides[1].name", "not an environment variable name" },
-    { "trigger", { environment = "s", environment_variables_overrides = { { name = "A B", value = "1" } } }, "environment_variables_overrides[1].name", "not an environment variable name" },
-    { "trigger", { environment = "s", environment_variables_overrides = { "A=1" } }, "environment_variables_overrides[1]", "expected {name" },
-    { "trigger", { environment = "s", environment_variables_overrides = { A = 1 } }, "environment_variables_overrides.A", "expected a string" },
-    { "trigger", { environment = "s", environment_variables_overrides = { ["BAD-NAME"] = "1" } }, "environment_variables_overrides.BAD-NAME", "not an environment variable name" },
-    { "trigger", { environment = "s", environment_variables_overrides = { { name = "A", value = "1" }, B = "2" } }, "environment_variables_overrides", "mixes" },
-    { "trigger", { environment = "s", environment_variables_overrides = { A = NUL } }, "environment_variables_overrides.A", "NUL" },
-    { "trigger", { environment = "s", future = print }, "future", "unknown field" },
-    { "rerun", {}, "id", "is required" },
-    { "rerun", { id = "5" }, "id", "got a string" },
-    { "rerun", { id = 5.5 }, "id", "whole number" },
-    { "rerun", { id = 0 }, "id", "from 1 to 2^53" },
-    { "rerun", { id = 5, only_failed = "true" }, "only_failed", "expected a boolean" },
-    { "rerun", { id = 5, onlyfailed = true }, "onlyfailed", "did you mean only_failed?" },
-    { "get", { id = "../admin" }, "id", "got a string" },
-    { "get", { id = -1 }, "id", "from 1 to 2^53" },
-    { "get", { id = 2 ^ 63 }, "id", "whole number" },
-    { "get", { id = 1, extra = 1 }, "extra", "unknown field" },
-  }
 
   for i, row in ipairs(invalid) do
     local op, params, field, text = row[1], row[2], row[3], row[4]

@@ -20,12 +20,14 @@ function M.shell_quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
 end
 
--- Run a command with extra environment variables (false unsets one);
--- returns exit code, stdout, stderr.
+-- Run a command with extra environment variables (false unsets one) and
+-- this process's module paths; returns exit code, stdout, stderr.
 function M.run(argv, env)
   local err_file = os.tmpname()
   local unset, set = {}, {}
-  for name, value in pairs(env or {}) do
+  local vars = { LUA_PATH = package.path, LUA_CPATH = package.cpath }
+  for name, value in pairs(env or {}) do vars[name] = value end
+  for name, value in pairs(vars) do
     if value == false then unset[#unset + 1] = "-u " .. name
     else set[#set + 1] = name .. "=" .. M.shell_quote(value) end
   end
@@ -72,6 +74,14 @@ function M.make_certs()
   end
   return { dir = dir, ca = dir .. "/ca.pem", server_cert = dir .. "/server.pem", server_key = dir .. "/server.key",
            other_cert = dir .. "/other.pem", other_key = dir .. "/other.key" }
+end
+
+-- This process's id (/proc/self, read by this process).
+function M.pid()
+  local f = assert(io.open("/proc/self/stat"))
+  local pid = f:read("n")
+  f:close()
+  return math.tointeger(pid) or pid
 end
 
 function M.remove_dir(dir)
