@@ -475,6 +475,17 @@ static int check_env_overrides(validator *v, int idx) {
 
 /* --- pass-through values (strict = false) ---------------------------------- */
 
+/* A key of a pass-through table is JSON text like any string: a NUL in it
+ * would also read as the number placeholder of json.h. */
+static int check_key(validator *v, int idx) {
+  size_t len, bad;
+  const char *key = lua_tolstring(v->L, idx, &len);   /* a string already: no conversion */
+  if (len > EMP_MAX_STRING_BYTES) return fail(v, "has a key that is too long", NULL, NULL);
+  if (memchr(key, '\0', len) != NULL) return fail(v, "has a key that contains a NUL byte", NULL, NULL);
+  if (!emp_utf8_valid(key, len, &bad)) return fail(v, "has a key that is not valid UTF-8", NULL, NULL);
+  return 1;
+}
+
 static int check_any(validator *v, int idx, int depth) {
   lua_State *L = v->L;
   char got[48];
@@ -497,8 +508,10 @@ static int check_any(validator *v, int idx, int depth) {
       lua_pushnil(L);
       while (lua_next(L, idx) != 0) {
         size_t old;
-        if (lua_type(L, -2) == LUA_TSTRING) old = emp_path_key(&v->path, lua_tostring(L, -2));
-        else if (lua_type(L, -2) == LUA_TNUMBER) old = emp_path_index(&v->path, (long long)lua_tonumber(L, -2));
+        if (lua_type(L, -2) == LUA_TSTRING) {
+          if (!check_key(v, -2)) return 0;
+          old = emp_path_key(&v->path, lua_tostring(L, -2));
+        } else if (lua_type(L, -2) == LUA_TNUMBER) old = emp_path_index(&v->path, (long long)lua_tonumber(L, -2));
         else return fail(v, "has a key that JSON cannot carry (%s)", describe(L, -2, got, sizeof got), NULL);
         if (!check_any(v, lua_gettop(L), depth + 1)) return 0;
         emp_path_restore(&v->path, old);
@@ -601,10 +614,14 @@ static int check_object(validator *v, int idx, const emp_schema *s, int top) {
     while (lua_next(L, idx) != 0) {
       const char *key = lua_tostring(L, -2);
       if (find_field(s, key) == NULL) {
-        size_t old = emp_path_key(&v->path, key);
+        size_t old;
+        if (!check_key(v, -2)) return 0;
+        old = emp_path_key(&v->path, key);
         if (!check_any(v, lua_gettop(L), 1)) return 0;
         emp_path_restore(&v->path, old);
-        lua_setfield(L, out, key);
+        lua_pushvalue(L, -3);
+        lua_insert(L, -2);
+        lua_rawset(L, out);
       }
       lua_pop(L, 1);
     }

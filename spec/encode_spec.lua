@@ -105,6 +105,22 @@ describe("encode", function()
     assert.truthy(err.message:find("deeper than", 1, true))
   end)
 
+  it("checks the keys of pass-through values like strings (found by fuzzing)", function()
+    local rows = {
+      { { environment = "s", future = { { ["\0name"] = "A" } } }, "future[1]", "NUL" },
+      { { environment = "s", future = { ["\0" .. "1234"] = 1 } }, "future", "NUL" },
+      { { environment = "s", ["fut\0ure"] = 1 }, nil, "NUL" },
+      { { environment = "s", future = { ["caf\xe9"] = 1 } }, "future", "UTF%-8" },
+    }
+    for _, row in ipairs(rows) do
+      local req, err = empirical.encode("trigger", row[1], { strict = false })
+      assert.is_nil(req)
+      assert.equal("invalid", err.kind)
+      assert.equal(row[2], err.field)
+      assert.matches("has a key that .*" .. row[3], err.message)
+    end
+  end)
+
   it("names the same unknown field whatever the table's order", function()
     for _ = 1, 20 do
       local _, err = empirical.encode("trigger", { environment = "s", zzz = 1, aaa = 2, mmm = 3 })
