@@ -1,8 +1,20 @@
 # empirical: a Lua client for Empirical test runs. `make help` lists the targets.
 
+# LUA_VERSION: 5.4 (default), 5.3, 5.1 or jit (OpenResty's LuaJIT 2.1,
+# Debian's luajit2). Each builds into its own directory; 5.4's module is also
+# the one the examples and the tools (the fake, the gate) load.
 LUA_VERSION ?= 5.4
+ifeq ($(LUA_VERSION),jit)
+LUA         ?= luajit
+PKG_LUA     ?= luajit
+LUA_DEBS    := luajit2 libluajit2-5.1-dev
+LUA_ABI     := 5.1
+else
 LUA         ?= lua$(LUA_VERSION)
 PKG_LUA     ?= lua$(LUA_VERSION)
+LUA_ABI     := $(LUA_VERSION)
+LUA_DEBS    := lua$(LUA_VERSION) $(if $(filter 5.1,$(LUA_VERSION)),liblua5.1-0-dev,liblua$(LUA_VERSION)-dev)
+endif
 PREFIX      ?= /usr/local
 DESTDIR     ?=
 CC          ?= cc
@@ -22,15 +34,27 @@ LIBS    += $(CURL_LIBS) -lm
 SOURCES := $(wildcard csrc/*.c)
 HEADERS := $(wildcard csrc/*.h)
 OBJECTS := $(SOURCES:csrc/%.c=build/$(LUA_VERSION)/%.o)
-MODULE  := empirical/core.so
+ifeq ($(LUA_VERSION),5.4)
+MODULE_DIR := .
+else
+MODULE_DIR := build/$(LUA_VERSION)
+endif
+MODULE  := $(MODULE_DIR)/empirical/core.so
 
 # Debian packages every target needs; `make deps` installs the missing ones.
-DEB_PACKAGES := lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson lua-busted lua-socket lua-expat lua-sec openssl pkg-config gcc make luarocks
+DEB_PACKAGES := $(sort $(LUA_DEBS)) lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson lua-busted lua-socket lua-expat lua-sec openssl pkg-config gcc make luarocks
 
 export LUA_PATH  := ./lua/?.lua;./lua/?/init.lua;;
-export LUA_CPATH := ./?.so;;
+export LUA_CPATH := ./$(MODULE_DIR)/?.so;;
 
-.PHONY: all deps test demo install clean help check-valgrind check-asan fuzz
+# On 5.4 every spec runs. On the other Luas, the specs of the module itself;
+# the gate, install and deps specs are about 5.4 tools and run there.
+PORTABLE_SPECS := $(addprefix spec/,encode_spec.lua decode_spec.lua client_spec.lua wait_spec.lua \
+                    report_spec.lua faults_spec.lua load_spec.lua security_spec.lua fake_spec.lua)
+SPECS := $(if $(filter 5.4,$(LUA_VERSION)),spec,$(PORTABLE_SPECS))
+LUA_VERSIONS := 5.1 5.3 jit 5.4
+
+.PHONY: all deps lint test test-all demo install clean help check-valgrind check-asan fuzz
 
 # The module is built by a second make, started after `deps`, so that the
 # pkg-config flags are read with the packages in place.
@@ -39,7 +63,9 @@ all: deps
 
 help:
 	@echo "make          build $(MODULE)"
-	@echo "make test     run all specs (busted on Lua $(LUA_VERSION))"
+	@echo "make test     run all specs (busted on Lua $(LUA_VERSION); LUA_VERSION=5.1|5.3|5.4|jit)"
+	@echo "make test-all the specs on every supported Lua: $(LUA_VERSIONS)"
+	@echo "make lint     luacheck over lua/, examples/ and spec/ (.luacheckrc)"
 	@echo "make demo     start the bundled fake API and run the release gate (examples/release_gate.lua) against it"
 	@echo "make install  PREFIX=$(PREFIX) DESTDIR=  install the module"
 	@echo "make deps     install missing Debian packages (as root), or print the command"
@@ -71,11 +97,19 @@ $(MODULE): $(OBJECTS)
 	$(CC) $(LDFLAGS) -o $@ $(OBJECTS) $(LIBS)
 
 test: all
-	@$(LUA) $(BUSTED) --output=spec/summary.lua spec
+	@$(LUA) $(BUSTED) --cpath="./$(MODULE_DIR)/?.so" --output=spec/summary.lua $(SPECS)
+
+lint:
+	@command -v luacheck >/dev/null || $(MAKE) deps DEB_PACKAGES=lua-check
+	luacheck --no-color --quiet .
+
+# Every supported Lua, 5.4 last.
+test-all:
+	@for v in $(LUA_VERSIONS); do echo "== Lua $$v"; $(MAKE) --no-print-directory test LUA_VERSION=$$v || exit 1; done
 
 # Memcheck over the specs that drive libcurl and cjson, the fault matrix
 # included: any definite leak or invalid access fails the target.
-VALGRIND_SPECS := spec/client_spec.lua spec/decode_spec.lua spec/encode_spec.lua spec/faults_spec.lua spec/wait_spec.lua
+VALGRIND_SPECS := spec/client_spec.lua spec/decode_spec.lua spec/encode_spec.lua spec/faults_spec.lua spec/wait_spec.lua spec/concurrency_spec.lua
 check-valgrind: all
 	@command -v valgrind >/dev/null || $(MAKE) deps DEB_PACKAGES=valgrind
 	valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=9 \
@@ -120,9 +154,9 @@ demo: all
 	@$(LUA) examples/demo.lua
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/lib/lua/$(LUA_VERSION)/empirical $(DESTDIR)$(PREFIX)/share/lua/$(LUA_VERSION)/empirical
-	install -m 0755 $(MODULE) $(DESTDIR)$(PREFIX)/lib/lua/$(LUA_VERSION)/empirical/core.so
-	install -m 0644 lua/empirical/*.lua $(DESTDIR)$(PREFIX)/share/lua/$(LUA_VERSION)/empirical/
+	install -d $(DESTDIR)$(PREFIX)/lib/lua/$(LUA_ABI)/empirical $(DESTDIR)$(PREFIX)/share/lua/$(LUA_ABI)/empirical
+	install -m 0755 $(MODULE) $(DESTDIR)$(PREFIX)/lib/lua/$(LUA_ABI)/empirical/core.so
+	install -m 0644 lua/empirical/*.lua $(DESTDIR)$(PREFIX)/share/lua/$(LUA_ABI)/empirical/
 
 clean:
-	rm -rf build empirical
+	rm -rf build empirical/core.so

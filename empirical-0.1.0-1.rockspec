@@ -27,8 +27,8 @@ build = {
   modules = {
     ["empirical.core"] = {
       sources = {
-        "csrc/compat.c", "csrc/decode.c", "csrc/empirical.c", "csrc/errors.c", "csrc/events.c",
-        "csrc/json.c", "csrc/retry.c", "csrc/schema.c", "csrc/transport.c", "csrc/validate.c",
+        "csrc/client.c", "csrc/compat.c", "csrc/decode.c", "csrc/empirical.c", "csrc/errors.c",
+        "csrc/events.c", "csrc/json.c", "csrc/request.c", "csrc/retry.c", "csrc/schema.c", "csrc/validate.c",
       },
       defines = { "_POSIX_C_SOURCE=200809L" },
       libraries = { "curl", "m" },

@@ -1,7 +1,7 @@
 /* Shims for Lua 5.1 and LuaJIT; empty on 5.2+. */
 #include "compat.h"
 
-#if LUA_VERSION_NUM < 502
+#ifdef EMP_COMPAT_AUXLIB
 void emp_compat_setfuncs(lua_State *L, const luaL_Reg *l, int nup) {
   luaL_checkstack(L, nup + 1, "too many upvalues");
   for (; l->name != NULL; l++) {
@@ -13,13 +13,6 @@ void emp_compat_setfuncs(lua_State *L, const luaL_Reg *l, int nup) {
   lua_pop(L, nup);
 }
 
-void emp_compat_rawsetp(lua_State *L, int idx, const void *p) {
-  if (idx < 0) idx = lua_gettop(L) + idx + 1;
-  lua_pushlightuserdata(L, (void *)p);
-  lua_insert(L, -2);
-  lua_rawset(L, idx);
-}
-
 void *emp_compat_testudata(lua_State *L, int idx, const char *name) {
   void *p = lua_touserdata(L, idx);
   if (p == NULL || !lua_getmetatable(L, idx)) return NULL;
@@ -28,6 +21,16 @@ void *emp_compat_testudata(lua_State *L, int idx, const char *name) {
   lua_pop(L, 2);
   return p;
 }
+#endif
+
+#if LUA_VERSION_NUM < 502
+void emp_compat_rawsetp(lua_State *L, int idx, const void *p) {
+  if (idx < 0 && idx > LUA_REGISTRYINDEX) idx = lua_gettop(L) + idx + 1;
+  lua_pushlightuserdata(L, (void *)p);
+  lua_insert(L, -2);
+  lua_rawset(L, idx);
+}
+
 #else
 typedef int emp_compat_unused; /* ISO C forbids an empty translation unit */
 #endif

@@ -5,19 +5,30 @@
 
 #include <lua.h>
 #include <lauxlib.h>
+#include <lualib.h>   /* LUA_FILEHANDLE, on 5.1 */
+
+/* PUC Lua 5.1 lacks the 5.2 auxiliary library; LuaJIT 2.1 (OpenResty's
+ * luajit2) has most of it, and marks that by defining luaL_newlib. */
+#if LUA_VERSION_NUM < 502 && !defined(luaL_newlib)
+#  define EMP_COMPAT_AUXLIB 1
+#  define luaL_setfuncs(L, l, n)     emp_compat_setfuncs((L), (l), (n))
+#  define luaL_newlib(L, l)          (lua_newtable(L), luaL_setfuncs((L), (l), 0))
+#  define luaL_testudata(L, i, n)    emp_compat_testudata((L), (i), (n))
+#  define luaL_setmetatable(L, n)    (luaL_getmetatable((L), (n)), lua_setmetatable((L), -2))
+void emp_compat_setfuncs(lua_State *L, const luaL_Reg *l, int nup);
+void *emp_compat_testudata(lua_State *L, int idx, const char *name);
+#endif
 
 #if LUA_VERSION_NUM < 502
 #  define lua_rawlen(L, i)           lua_objlen((L), (i))
-#  define luaL_setfuncs(L, l, n)     emp_compat_setfuncs((L), (l), (n))
-#  define luaL_newlib(L, l)          (lua_newtable(L), luaL_setfuncs((L), (l), 0))
-#  define lua_rawgetp(L, i, p)       (lua_pushlightuserdata((L), (void *)(p)), lua_rawget((L), (i) < 0 ? (i) - 1 : (i)))
+#  define lua_rawgetp(L, i, p)       (lua_pushlightuserdata((L), (void *)(p)), lua_rawget((L), EMP_BELOW_PUSH(i)))
+/* idx once one more value is pushed: relative indices move, pseudo-indices do not. */
+#  define EMP_BELOW_PUSH(i)          ((i) < 0 && (i) > LUA_REGISTRYINDEX ? (i) - 1 : (i))
 #  define lua_rawsetp(L, i, p)       emp_compat_rawsetp((L), (i), (p))
-#  define luaL_testudata(L, i, n)    emp_compat_testudata((L), (i), (n))
-#  define luaL_setmetatable(L, n)    (luaL_getmetatable((L), (n)), lua_setmetatable((L), -2))
-#  define LUA_OK 0
-void emp_compat_setfuncs(lua_State *L, const luaL_Reg *l, int nup);
+#  ifndef LUA_OK
+#    define LUA_OK 0
+#  endif
 void emp_compat_rawsetp(lua_State *L, int idx, const void *p);
-void *emp_compat_testudata(lua_State *L, int idx, const char *name);
 #endif
 
 #if LUA_VERSION_NUM >= 503

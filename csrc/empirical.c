@@ -1,6 +1,7 @@
 /* empirical.core: the module entry. Validation and marshalling of the three
  * endpoints (validate.c, decode.c, from the data in schema.c), transport
- * (transport.c, retry.c), errors (errors.c). The Lua layer is lua/empirical. */
+ * (client.c, request.c, retry.c), events (events.c), errors (errors.c).
+ * The Lua layer is lua/empirical. */
 #include <stdio.h>
 #include <unistd.h>
 
@@ -72,7 +73,8 @@ int luaopen_empirical_core(lua_State *L) {
   }
   emp_error_open(L);
   emp_json_open(L);
-  emp_transport_open(L);
+  emp_client_open(L);
+  emp_request_open(L);
   luaL_newlib(L, functions);
   lua_pushliteral(L, EMP_VERSION);
   lua_setfield(L, -2, "VERSION");

@@ -90,7 +90,9 @@ local function parse_args(argv)
   if o.environment and o.run then return nil, "give --environment or --run, not both" end
   if o.run and not o.run:match("^%d+$") then return nil, "--run expects a run id (digits)" end
   o.timeout_s = parse_duration(o.timeout or "1h")
-  if not o.timeout_s then return nil, ("--timeout: '%s' is not a duration like 90, 90s, 30m or 1h30m"):format(o.timeout) end
+  if not o.timeout_s then
+    return nil, ("--timeout: '%s' is not a duration like 90, 90s, 30m or 1h30m"):format(o.timeout)
+  end
   o.interval_s = tonumber(o.interval or "5")
   if not o.interval_s or o.interval_s <= 0 then return nil, "--interval expects a positive number of seconds" end
   o.reruns = tonumber(o["rerun-failed"] or "0")
@@ -204,7 +206,8 @@ local function finish(o, result, log)
       failed_tests = last and empirical.failed_tests(last) or nil,
       duration_ms = r.duration,
       superseded = result.info and result.info.superseded or nil,
-      error = result.err and { kind = result.err.kind, message = result.err.message, status = result.err.status } or nil,
+      error = result.err and { kind = result.err.kind, message = result.err.message,
+                               status = result.err.status } or nil,
     }, "\n")
   end
   return code
@@ -230,8 +233,10 @@ local function gate(o, log, printer)
     local left = o.timeout_s - (core.now() - started)
     local detail, info
     if left > 0 then
-      detail, info = client:wait(id, { interval = o.interval_s, timeout = left, on_poll = printer.poll,
-                                       on_poll_error = function(e, n) printer.say(("poll %d failed: %s"):format(n, tostring(e))) end })
+      detail, info = client:wait(id, {
+        interval = o.interval_s, timeout = left, on_poll = printer.poll,
+        on_poll_error = function(e, n) printer.say(("poll %d failed: %s"):format(n, tostring(e))) end,
+      })
     else
       info = empirical.error("timeout", "the gate's timeout passed before the re-run could be followed")
     end

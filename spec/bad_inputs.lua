@@ -2,7 +2,7 @@
 -- empirical.encode) and client_spec (through a client, with the fake's log
 -- checked empty). Each row: the call, its params, the field the error must
 -- name, and a piece of its message. Every one must fail as "invalid".
-local NUL, BAD_UTF8 = "a\0b", "caf\xe9"
+local NUL, BAD_UTF8 = "a\0b", "caf\233"
 local cyclic = {}
 cyclic.self = cyclic
 -- A table whose metamethods raise: validation reads tables raw, so a field

@@ -21,7 +21,8 @@ local function detail_body(overrides)
   } } }
 end
 
-local CREATED = '{"data":{"trigger":{"success":true},"test_run":{"id":456,"state":"queued","test_run_branch":"main","created_at":"2024-01-15T10:30:00.000Z"}}}'
+local CREATED = '{"data":{"trigger":{"success":true},"test_run":{"id":456,"state":"queued",'
+  .. '"test_run_branch":"main","created_at":"2024-01-15T10:30:00.000Z"}}}'
 
 describe("decode", function()
   it("returns data.test_run of a trigger, with the id as an integer", function()
@@ -113,7 +114,7 @@ describe("decode", function()
     { "a JSON array", "[1,2]", "expected a JSON object" },
     { "no data", '{"meta":1}', "data: expected an object, got nothing" },
     { "null data", '{"data":null}', "data: expected an object" },
-    { "invalid UTF-8", '{"data":"caf\xe9"}', "UTF-8" },
+    { "invalid UTF-8", '{"data":"caf\233"}', "UTF-8" },
     { "NaN literal", '{"data":{"test_run":{"testRun":{"id":NaN,"state":"x"}}}}', "not valid JSON" },
     { "missing testRun", '{"data":{"test_run":{"project":{}}}}', "data.test_run.testRun: is missing" },
     { "id as string", '{"data":{"test_run":{"testRun":{"id":"456","state":"ended"}}}}', "data.test_run.testRun.id: expected a whole number" },

@@ -9,7 +9,7 @@ local GATE = "examples/release_gate.lua"
 -- The testsuite element of a JUnit file, parsed by expat.
 local function junit_suite(path)
   local f = assert(io.open(path))
-  local doc = assert(lxp.parse(f:read("a")))
+  local doc = assert(lxp.parse(f:read("*a")))
   f:close()
   os.remove(path)
   assert.equal("testsuites", doc.tag)

@@ -4,6 +4,10 @@ local fake = require("empirical.fake")
 
 local M = {}
 
+-- The interpreter running the specs (lua5.4, lua5.1, luajit...), for
+-- subprocesses that must load the same build of the module.
+M.LUA = arg and arg[-1] or "lua5.4"
+
 function M.start_fake(options)
   return assert(fake.spawn(options))
 end
@@ -20,12 +24,13 @@ function M.shell_quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
 end
 
--- Run a command with extra environment variables (false unsets one) and
--- this process's module paths; returns exit code, stdout, stderr.
+-- Run a command with extra environment variables (false unsets one), and
+-- this process's module paths when it runs this interpreter; returns exit
+-- code, stdout, stderr.
 function M.run(argv, env)
   local err_file = os.tmpname()
   local unset, set = {}, {}
-  local vars = { LUA_PATH = package.path, LUA_CPATH = package.cpath }
+  local vars = argv[1] == M.LUA and { LUA_PATH = package.path, LUA_CPATH = package.cpath } or {}
   for name, value in pairs(env or {}) do vars[name] = value end
   for name, value in pairs(vars) do
     if value == false then unset[#unset + 1] = "-u " .. name
@@ -34,10 +39,11 @@ function M.run(argv, env)
   local parts = { "env", table.concat(unset, " "), table.concat(set, " ") }
   for _, a in ipairs(argv) do parts[#parts + 1] = M.shell_quote(a) end
   local pipe = assert(io.popen(table.concat(parts, " ") .. " 2>" .. err_file, "r"))
-  local out = pipe:read("a")
-  local _, _, code = pipe:close()
+  local out = pipe:read("*a")
+  local ok, _, code = pipe:close()
+  if code == nil then code = ok and 0 or 1 end   -- 5.1 reports no exit code
   local f = assert(io.open(err_file, "r"))
-  local err = f:read("a")
+  local err = f:read("*a")
   f:close()
   os.remove(err_file)
   return code, out, err
@@ -79,9 +85,9 @@ end
 -- This process's id (/proc/self, read by this process).
 function M.pid()
   local f = assert(io.open("/proc/self/stat"))
-  local pid = f:read("n")
+  local pid = f:read("*n")
   f:close()
-  return math.tointeger(pid) or pid
+  return ("%d"):format(pid)
 end
 
 function M.remove_dir(dir)

@@ -24,7 +24,7 @@ describe("installation", function()
 
   it("lists every C source and Lua module in the rockspec", function()
     local f = assert(io.open("empirical-0.1.0-1.rockspec"))
-    local rockspec = f:read("a")
+    local rockspec = f:read("*a")
     f:close()
     local listing = assert(io.popen("ls csrc/*.c lua/empirical/*.lua"))
     for file in listing:lines() do

@@ -1,5 +1,7 @@
 -- Load: many calls on one client and many clients, with this process's open
 -- file descriptors and resident memory read from /proc before and after.
+-- RSS may move by allocator noise (LuaJIT's more than PUC Lua's); a leak of
+-- 200 bytes a call would pass 2 MiB in 10,000 calls. valgrind counts bytes.
 local helper = require("helper")
 
 local function open_fds()
@@ -12,10 +14,15 @@ end
 
 local function rss_kib()
   local f = assert(io.open("/proc/self/status"))
-  local status = f:read("a")
+  local status = f:read("*a")
   f:close()
   return tonumber(status:match("VmRSS:%s*(%d+) kB"))
 end
+
+local MAX_GROWTH_KIB = 2048
+-- A leak of one descriptor per call or client would add thousands or
+-- hundreds; a descriptor or two may belong to something else mid-flight.
+local MAX_FD_GROWTH = 2
 
 local function settle()
   collectgarbage()
@@ -40,8 +47,8 @@ describe("under load", function()
     local fds, rss = open_fds(), rss_kib()
     for _ = 1, 10000 do assert(client:get(run_id)) end
     settle()
-    assert.equal(fds, open_fds())
-    assert.is_true(rss_kib() - rss < 1024, ("RSS grew by %d KiB"):format(rss_kib() - rss))
+    assert.is_true(open_fds() - fds <= MAX_FD_GROWTH, ("descriptors: %d, then %d"):format(fds, open_fds()))
+    assert.is_true(rss_kib() - rss < MAX_GROWTH_KIB, ("RSS grew by %d KiB"):format(rss_kib() - rss))
     client:close()
   end)
 
@@ -58,8 +65,8 @@ describe("under load", function()
     local fds, rss = open_fds(), rss_kib()
     round()
     settle()
-    assert.equal(fds, open_fds())
-    assert.is_true(rss_kib() - rss < 1024, ("RSS grew by %d KiB"):format(rss_kib() - rss))
+    assert.is_true(open_fds() - fds <= MAX_FD_GROWTH, ("descriptors: %d, then %d"):format(fds, open_fds()))
+    assert.is_true(rss_kib() - rss < MAX_GROWTH_KIB, ("RSS grew by %d KiB"):format(rss_kib() - rss))
   end)
 
   it("200 clients dropped without close are cleaned up by the collector", function()
@@ -70,7 +77,7 @@ describe("under load", function()
     round()
     local fds, rss = open_fds(), rss_kib()
     round()
-    assert.equal(fds, open_fds())
-    assert.is_true(rss_kib() - rss < 1024, ("RSS grew by %d KiB"):format(rss_kib() - rss))
+    assert.is_true(open_fds() - fds <= MAX_FD_GROWTH, ("descriptors: %d, then %d"):format(fds, open_fds()))
+    assert.is_true(rss_kib() - rss < MAX_GROWTH_KIB, ("RSS grew by %d KiB"):format(rss_kib() - rss))
   end)
 end)

@@ -34,7 +34,7 @@ describe("TLS", function()
     local log = fake:log()
     assert.equal(3, #log)
     assert.equal("Bearer " .. TOKEN, log[1].headers.authorization)
-    assert.equal(log[1].conn, log[3].conn)                     -- one TLS connection for all three
+    assert.equal(log[1].conn, log[2].conn)                     -- the get rides the trigger's TLS connection
   end)
 
   it("also by host name", function()
@@ -110,7 +110,7 @@ describe("the token", function()
       local _, err = c:get(999)
       io.stdout:write(tostring(err), tostring(c))
     ]]):format(TOKEN, fake.url)
-    local code, out, trace = helper.run({ "lua5.4", "-e", script })
+    local code, out, trace = helper.run({ helper.LUA, "-e", script })
     assert.equal(0, code, trace)
     assert.matches("> PUT /api/test-runs HTTP/1.1", trace, 1, true)
     assert.matches("> Authorization: [redacted]", trace, 1, true)
@@ -135,7 +135,7 @@ describe("the token", function()
     assert.same({ 2, 200 }, { events[3].attempt, events[3].status })
     assert.same({ 404, "http" }, { events[4].status, events[4].kind })
     for _, ev in ipairs(events) do
-      assert.is_true(math.type(ev.elapsed_ms) == "integer" and ev.elapsed_ms >= 0)
+      assert.is_true(ev.elapsed_ms >= 0 and ev.elapsed_ms % 1 == 0)
       for k, v in pairs(ev) do
         assert.is_nil(tostring(v):find(TOKEN, 1, true), k)
       end
@@ -149,7 +149,7 @@ describe("on_event", function()
   teardown(function() fake:stop() end)
 
   it("that raises does not stop the call, nor lose its result", function()
-    local code, out, err = helper.run({ "lua5.4", "-e", ([[
+    local code, out, err = helper.run({ helper.LUA, "-e", ([[
       local e = require("empirical")
       local c = assert(e.new { token = %q, base_url = %q, on_event = function() error("logger down") end })
       for i = 1, 50 do assert(c:trigger { environment = "staging" }) end

@@ -82,6 +82,13 @@ describe("client:wait", function()
       assert.equal(#sleeps + 1, helper.count(fake:log(), "GET"))
     end)
 
+    it("leaves the options table as it was, so it can be used again", function()
+      local opts = { interval = 0.02 }
+      assert(client:wait(trigger(), opts))
+      assert.same({ interval = 0.02 }, opts)
+      assert(client:wait(trigger { environment = "production" }, opts))
+    end)
+
     it("calls on_poll after every poll with the detail and what wait knows", function()
       local seen = {}
       local _, info = assert(client:wait(trigger(), { interval = 0.02, on_poll = function(d, i)

@@ -68,7 +68,9 @@ local function check_scenario(scenario)
       return nil, ("scenario.tests[%d] needs a name and an outcome (passed, failed, flaky, skipped)"):format(i)
     end
   end
-  if type(s.pending_seconds) ~= "number" or s.pending_seconds < 0 then return nil, "scenario.pending_seconds must be >= 0" end
+  if type(s.pending_seconds) ~= "number" or s.pending_seconds < 0 then
+    return nil, "scenario.pending_seconds must be >= 0"
+  end
   if not END_STATES[s.end_state] then return nil, "scenario.end_state must be ended, error or cancelled" end
   return s
 end
@@ -251,7 +253,7 @@ function Fake:clock()
 end
 
 local function is_whole(v)
-  return math.type(v) == "integer" or (type(v) == "number" and v == math.floor(v) and v >= 1 and v <= 2 ^ 53)
+  return type(v) == "number" and v == math.floor(v) and v >= 1 and v <= 2 ^ 53
 end
 
 -- Validate a trigger body like the vendor's schema; a message or nil.
@@ -261,7 +263,8 @@ function Fake:check_trigger(body)
   local known = false
   for _, slug in ipairs(self.environments) do known = known or slug == body.environment end
   if not known then
-    return ("Unknown environment '%s'. Valid environments: %s"):format(body.environment, table.concat(self.environments, ", "))
+    return ("Unknown environment '%s'. Valid environments: %s")
+      :format(body.environment, table.concat(self.environments, ", "))
   end
   if body.branch ~= nil and body.build ~= nil then return "branch cannot be used together with build" end
   if body.build ~= nil then
@@ -279,11 +282,15 @@ function Fake:check_trigger(body)
   if body.metadata ~= nil then
     if type(body.metadata) ~= "table" then return "metadata must be an object" end
     for k, v in pairs(body.metadata) do
-      if type(v) ~= "string" and type(v) ~= "number" then return "metadata." .. tostring(k) .. " must be a string or number" end
+      if type(v) ~= "string" and type(v) ~= "number" then
+        return "metadata." .. tostring(k) .. " must be a string or number"
+      end
     end
   end
   if body.environment_variables_overrides ~= nil then
-    if type(body.environment_variables_overrides) ~= "table" then return "environment_variables_overrides must be an array" end
+    if type(body.environment_variables_overrides) ~= "table" then
+      return "environment_variables_overrides must be an array"
+    end
     for i, o in ipairs(body.environment_variables_overrides) do
       if type(o) ~= "table" or type(o.name) ~= "string" or type(o.value) ~= "string" then
         return ("environment_variables_overrides[%d] needs string name and value"):format(i - 1)
@@ -465,7 +472,7 @@ local function play(sock, s)
   local body = type(s.body) == "string" and s.body or (s.body ~= nil and cjson.encode(s.body) or "")
   local h = head(s.status or 200, s.content_type or "application/json", #body, s.headers)
   if s.drop == "mid_body" then
-    send(sock, h .. body:sub(1, #body // 2))
+    send(sock, h .. body:sub(1, math.floor(#body / 2)))
     return false
   end
   if s.trickle then
@@ -493,18 +500,20 @@ function Fake:serve_connection(sock, conn)
     self.last_activity = socket.gettime()
     local ok, body = true, nil
     if req.body ~= "" then ok, body = pcall(cjson.decode, req.body) end
-    local status, payload
+    local status, payload, script
     if req.path:sub(1, 7) == "/_fake/" then
       status, payload = self:control(req, ok and body or nil)
     else
       self.log[#self.log + 1] = { method = req.method, path = req.path, body = req.body,
                                   headers = req.headers, conn = conn }
-      local script = self:take_script(req)
+      script = self:take_script(req)
+      if script and script.status == nil and script.body == nil and not script.drop and not script.trickle then
+        sleep(script.delay or 0)          -- only a delay: then the API answers as usual
+        script = nil
+      end
       if script then
         if not play(sock, script) then break end
-        goto next_request
-      end
-      if req.headers.authorization ~= "Bearer " .. self.token then
+      elseif req.headers.authorization ~= "Bearer " .. self.token then
         status, payload = envelope_error(401, "Unauthorized: invalid or missing API key")
       elseif not ok then
         status, payload = envelope_error(400, "Request body is not valid JSON")
@@ -512,12 +521,11 @@ function Fake:serve_connection(sock, conn)
         status, payload = self:api(req, body)
       end
     end
-    do
+    if not script then
       local text = encode(payload)
       if not send(sock, head(status, "application/json", #text) .. text) then break end
+      if (req.headers.connection or ""):lower() == "close" then break end
     end
-    if (req.headers.connection or ""):lower() == "close" then break end
-    ::next_request::
   end
   sock:close()
 end
@@ -525,7 +533,7 @@ end
 --- Serve until /_fake/shutdown, or max_idle seconds without a request.
 -- on_ready(url) is called once the port is bound.
 function Fake:serve(on_ready)
-  local server = assert(socket.bind(self.host, self.port))
+  local server = assert(socket.bind(self.host, self.port, 1024))   -- a fan-out connects all at once
   server:settimeout(0)
   local _, port = server:getsockname()
   local scheme = "http"
@@ -592,6 +600,15 @@ end
 local Handle = {}
 Handle.__index = Handle
 
+-- package.searchpath, which 5.1 lacks.
+local function find_source(name)
+  for template in package.path:gmatch("[^;]+") do
+    local path = template:gsub("%?", (name:gsub("%.", "/")))
+    local f = io.open(path)
+    if f then f:close() return path end
+  end
+end
+
 local function shell_quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
 end
@@ -609,8 +626,20 @@ function M.spawn(options)
     end
   end
   local code = ("require('empirical.fake').main{%s}"):format(table.concat(args, ","))
-  local command = ("LUA_PATH=%s LUA_CPATH=%s exec %s -e %s"):format(
-    shell_quote(package.path), shell_quote(package.cpath), options.lua or "lua5.4", shell_quote(code))
+  -- The fake runs on Lua 5.4 (or options.lua). It gets this process's module
+  -- paths only when this process is that Lua too: a 5.1 or LuaJIT cpath
+  -- would hand it C modules built for another Lua. Otherwise it gets the
+  -- directory this file was loaded from, and the system's defaults.
+  local lua = options.lua or "lua5.4"
+  local same_lua = options.lua ~= nil or (_VERSION == "Lua 5.4" and not rawget(_G, "jit"))
+  local env
+  if same_lua then
+    env = ("LUA_PATH=%s LUA_CPATH=%s"):format(shell_quote(package.path), shell_quote(package.cpath))
+  else
+    local root = (find_source("empirical.fake") or ""):gsub("empirical/fake%.lua$", "")
+    env = ("-u LUA_CPATH LUA_PATH=%s"):format(shell_quote(root .. "?.lua;" .. root .. "?/init.lua;;"))
+  end
+  local command = ("exec env %s %s -e %s"):format(env, lua, shell_quote(code))
   local pipe = assert(io.popen(command, "r"))
   local url = pipe:read("*l")
   if not url or not url:match("^https?://") then
@@ -640,7 +669,9 @@ end
 
 --- The /api requests the fake has seen: {method, path, body, headers, conn}.
 function Handle:log() return self:request("GET", "log") end
---- Queue scripted responses: {method=, path=, status=, body=, content_type=, headers=, delay=, drop=, trickle=, times=}.
+--- Queue scripted responses: {method=, path=, status=, body=, content_type=,
+-- headers=, delay=, drop=, trickle=, times=}. A script with only a delay
+-- holds the request that long, then the API answers it as usual.
 function Handle:script(...) return self:request("POST", "script", { ... }) end
 function Handle:reset() return self:request("POST", "reset") end
 --- Move fake time: {advance = seconds} and/or {speed = rate}.

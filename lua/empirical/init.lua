@@ -53,6 +53,25 @@ function M.new(options)
   return setmetatable({ _core = handle }, Client)
 end
 
+-- The params of an operation, from the arguments its method takes.
+local function rerun_params(id, opts)
+  local params = { id = id }
+  if opts ~= nil then
+    if type(opts) ~= "table" then return fail("invalid", "opts", "expected a table, got " .. type(opts)) end
+    for k, v in next, opts do
+      if k == "id" then return fail("invalid", "opts.id", "pass the run id as the first argument") end
+      params[k] = v
+    end
+  end
+  return params
+end
+
+local PARAMS = {
+  trigger = function(params) return params end,
+  rerun = rerun_params,
+  get = function(id) return { id = id } end,
+}
+
 --- Trigger a run: PUT /api/test-runs. Returns data.test_run {id, state, test_run_branch, created_at}.
 function Client:trigger(params)
   check_self(self, "trigger")
@@ -62,14 +81,8 @@ end
 --- Re-run a run: POST /api/test-runs/{id}/re-run. opts: only_failed, send_notifications.
 function Client:rerun(id, opts)
   check_self(self, "rerun")
-  local params = { id = id }
-  if opts ~= nil then
-    if type(opts) ~= "table" then return fail("invalid", "opts", "expected a table, got " .. type(opts)) end
-    for k, v in next, opts do
-      if k == "id" then return fail("invalid", "opts.id", "pass the run id as the first argument") end
-      params[k] = v
-    end
-  end
+  local params, err = rerun_params(id, opts)
+  if not params then return nil, err end
   return self._core:call("rerun", params)
 end
 
@@ -77,6 +90,72 @@ end
 function Client:get(id)
   check_self(self, "get")
   return self._core:call("get", { id = id })
+end
+
+-- many at once ---------------------------------------------------------------
+
+--- Start a call without waiting for it: client:start("trigger", params),
+-- ("rerun", id, opts) or ("get", id). Returns a request, or nil, err for bad
+-- input (nothing sent). req:poll() never blocks and returns done, result,
+-- err; req:wait() blocks and returns result or nil, err. Requests on one
+-- client share its connections and run together.
+function Client:start(op, a, b)
+  check_self(self, "start")
+  local make = PARAMS[op]
+  if not make then error(("empirical: unknown operation %q (trigger, rerun or get)"):format(tostring(op)), 2) end
+  local params, err = make(a, b)
+  if not params then return nil, err end
+  return self._core:start(op, params)
+end
+
+-- Poll started requests (false: none) until all are done; fill results and
+-- errs by position.
+local function settle(handle, requests, results, errs)
+  local left = 0
+  for i = 1, #requests do if requests[i] then left = left + 1 end end
+  while left > 0 do
+    for i = 1, #requests do
+      local req = requests[i]
+      if req then
+        local done, result, err = req:poll()
+        if done then
+          results[i], errs[i], requests[i], left = result, err, false, left - 1
+        end
+      end
+    end
+    if left > 0 then handle:wait_io(0.05) end
+  end
+end
+
+local function check_list(list, name)
+  if type(list) ~= "table" then return fail("invalid", name, "expected a list, got " .. type(list)) end
+  return true
+end
+
+-- Start one operation per item of list, settle them, return results, errs.
+local function run_all(self, op, list, name)
+  local ok, problem = check_list(list, name)
+  if not ok then return nil, problem end
+  local requests, results, errs = {}, {}, {}
+  for i = 1, #list do
+    local req, err = self._core:start(op, PARAMS[op](list[i]))
+    requests[i], errs[i] = req or false, err
+  end
+  settle(self._core, requests, results, errs)
+  return results, errs
+end
+
+--- Trigger several runs together: results and errs by position
+-- (results[i] or errs[i] is set for each i).
+function Client:trigger_all(list)
+  check_self(self, "trigger_all")
+  return run_all(self, "trigger", list, "params list")
+end
+
+--- Read several runs together: details and errs by position.
+function Client:get_all(ids)
+  check_self(self, "get_all")
+  return run_all(self, "get", ids, "ids")
 end
 
 -- wait ---------------------------------------------------------------------
@@ -122,6 +201,93 @@ local function transient(err)
   return kind == "http" and (status == 408 or status == 429 or (status or 0) >= 500)
 end
 
+-- One run being waited for: what wait knows of it after each poll.
+local function poll_outcome(w, detail, err, o, now)
+  local info = w.info
+  info.polls, info.elapsed = info.polls + 1, now - w.started
+  if detail then
+    w.failures, w.last = 0, detail
+    local state = detail.testRun.state
+    local states = info.states
+    if states[#states] ~= state then states[#states + 1] = state end
+    info.superseded = state == "cancelled" and states[#states - 1] == "pending"
+    if o.on_poll then o.on_poll(detail, info) end
+    if TERMINAL[state] then w.detail = detail end
+    return
+  end
+  w.failures = w.failures + 1
+  err.detail, err.polls = w.last, info.polls
+  if not transient(err) then w.err = err return end
+  if w.failures > o.max_poll_failures then
+    err.message = format("%d polls in a row failed (max_poll_failures = %d); the last: %s",
+                         w.failures, o.max_poll_failures, err.message)
+    w.err = err
+    return
+  end
+  if o.on_poll_error then o.on_poll_error(err, w.failures, info) end
+end
+
+--- Poll several runs together until each is ended, error or cancelled.
+-- Returns details, errs and infos by position: details[i] (with infos[i] =
+-- {id, index, polls, elapsed, states, superseded}) or errs[i]. On the
+-- deadline a run's err.kind is "timeout" and err.detail the last detail seen.
+-- opts as for wait; on_poll(detail, info) sees each run after each poll.
+function Client:wait_all(ids, opts)
+  check_self(self, "wait_all")
+  local ok, problem = check_list(ids, "ids")
+  if not ok then return nil, problem end
+  local given
+  given, problem = check_wait_options(opts)
+  if not given then return nil, problem end
+  local d, o = M.WAIT_DEFAULTS, {}          -- the caller's table is never written to
+  for k, v in next, d do o[k] = v end
+  for k, v in next, given do o[k] = v end
+  local interval, now, sleep = o.interval, core.now, o.sleep or core.sleep
+  local max_interval = max(o.max_interval, interval)
+  local started = now()
+  local deadline = started + o.timeout
+  local waits, details, errs, infos = {}, {}, {}, {}
+  for i = 1, #ids do
+    waits[i] = { id = ids[i], started = started, failures = 0,
+                 info = { id = ids[i], index = i, polls = 0, elapsed = 0, states = {}, superseded = false } }
+  end
+  local pending = #ids
+  while pending > 0 do
+    local requests, results, failures = {}, {}, {}
+    for i, w in ipairs(waits) do
+      local req, err = false, nil
+      if not (w.detail or w.err) then
+        req, err = self._core:start("get", { id = w.id }, max(deadline - now(), d.last_poll_seconds))
+      end
+      requests[i], failures[i] = req or false, err
+    end
+    settle(self._core, requests, results, failures)
+    for i, w in ipairs(waits) do
+      if not (w.detail or w.err) then
+        poll_outcome(w, results[i], failures[i], o, now())
+        if w.detail or w.err then pending = pending - 1 end
+      end
+    end
+    local left = deadline - now()
+    if pending > 0 and left <= 0 then
+      for _, w in ipairs(waits) do
+        if not (w.detail or w.err) then
+          w.err = core.error("timeout", format("run %s is still %s after %.0f s (the wait's timeout)", tostring(w.id),
+                                               w.last and w.last.testRun.state or "unknown", now() - started),
+                             { detail = w.last, polls = w.info.polls })
+        end
+      end
+      break
+    end
+    if pending > 0 then
+      sleep(min(interval, left))
+      interval = min(interval * o.backoff, max_interval)
+    end
+  end
+  for i, w in ipairs(waits) do details[i], errs[i], infos[i] = w.detail, w.err, w.info end
+  return details, errs, infos
+end
+
 --- Poll a run until it is ended, error or cancelled: the final detail and
 -- info {polls, elapsed, states, superseded}, or nil, err. On the deadline,
 -- err.kind is "timeout" and err.detail is the last detail seen. See
@@ -130,49 +296,11 @@ end
 -- sleep(seconds) for event loops (default: the core's, which blocks).
 function Client:wait(id, opts)
   check_self(self, "wait")
-  local o, problem = check_wait_options(opts)
-  if not o then return nil, problem end
-  local d = M.WAIT_DEFAULTS
-  local interval, backoff = o.interval or d.interval, o.backoff or d.backoff
-  local max_interval, timeout = max(o.max_interval or d.max_interval, interval), o.timeout or d.timeout
-  local max_failures = o.max_poll_failures or d.max_poll_failures
-  local on_poll, on_poll_error, sleep, now = o.on_poll, o.on_poll_error, o.sleep or core.sleep, core.now
-  local started = now()
-  local deadline = started + timeout
-  local info = { polls = 0, elapsed = 0, states = {}, superseded = false }
-  local last, failures = nil, 0
-  while true do
-    local detail, err = self._core:call("get", { id = id }, max(deadline - now(), d.last_poll_seconds))
-    info.polls, info.elapsed = info.polls + 1, now() - started
-    if detail then
-      failures, last = 0, detail
-      local state = detail.testRun.state
-      local states = info.states
-      if states[#states] ~= state then states[#states + 1] = state end
-      info.superseded = state == "cancelled" and states[#states - 1] == "pending"
-      if on_poll then on_poll(detail, info) end
-      if TERMINAL[state] then return detail, info end
-    else
-      failures = failures + 1
-      err.detail, err.polls = last, info.polls
-      if not transient(err) then return nil, err end
-      if failures > max_failures then
-        err.message = format("%d polls in a row failed (max_poll_failures = %d); the last: %s",
-                             failures, max_failures, err.message)
-        return nil, err
-      end
-      if on_poll_error then on_poll_error(err, failures) end
-    end
-    local left = deadline - now()
-    if left <= 0 then
-      local state = last and last.testRun.state or "unknown"
-      return nil, core.error("timeout", format("run %s is still %s after %.0f s (the wait's timeout)",
-                                                tostring(id), state, now() - started),
-                             { detail = last, polls = info.polls })
-    end
-    sleep(min(interval, left))
-    interval = min(interval * backoff, max_interval)
-  end
+  if id == nil then return fail("invalid", "id", "is required") end
+  local details, errs, infos = self:wait_all({ id }, opts)
+  if not details then return nil, errs end
+  if details[1] then return details[1], infos[1] end
+  return nil, errs[1]
 end
 
 --- Release the connection. Also done by the garbage collector, and by `local c <close>` on 5.4.

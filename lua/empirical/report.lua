@@ -182,7 +182,9 @@ local function testcases(detail, reruns, classname)
       body[#body + 1] = "<skipped/>"
     end
     local notes = {}
-    if status ~= "passed" and not FAILED_STATUS[status] and status ~= "skipped" then notes[#notes + 1] = "status: " .. status end
+    if status ~= "passed" and status ~= "skipped" and not FAILED_STATUS[status] then
+      notes[#notes + 1] = "status: " .. status
+    end
     if #case.history > 0 then
       notes[#notes + 1] = format("%s; then %s in re-run %s", concat(case.history, "; "), status, case.run)
     end
@@ -220,10 +222,13 @@ function M.junit(detail, reruns)
   end
   local properties = { format('      <property name="run_id" value="%s"/>', int(run.id)) }
   for i, rerun in ipairs(reruns) do
-    properties[#properties + 1] = format('      <property name="rerun_%d_id" value="%s"/>', i, int((run_of(rerun) or {}).id))
+    local rerun_id = int((run_of(rerun) or {}).id)
+    properties[#properties + 1] = format('      <property name="rerun_%d_id" value="%s"/>', i, rerun_id)
   end
   for _, key in ipairs { "environment_slug", "build_url", "build_branch", "commit" } do
-    if text(run[key]) then properties[#properties + 1] = format("      <property%s/>", attrs { "name", key, "value", run[key] }) end
+    if text(run[key]) then
+      properties[#properties + 1] = format("      <property%s/>", attrs { "name", key, "value", run[key] })
+    end
   end
   local suite = attrs { "name", format("empirical run %s (%s)", int(run.id), env), "tests", counts.tests,
                         "failures", counts.failures, "errors", errors, "skipped", counts.skipped,

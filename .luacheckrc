@@ -1,0 +1,10 @@
+-- luacheck (Debian lua-check): `make lint`, run by .ci/run.
+std = "max"                -- the module runs on Lua 5.1 to 5.4 and LuaJIT
+max_line_length = 120
+exclude_files = { "build/**" }
+
+files["spec/**"] = {
+  std = "+busted",
+  max_line_length = 150,   -- table-driven rows read best on one line
+}
+files["spec/bad_inputs.lua"] = { max_line_length = false }   -- one invalid input per line
