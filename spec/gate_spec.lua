@@ -241,6 +241,45 @@ describe("the release gate", function()
     end)
   end)
 
+  describe("with several environments", function()
+    it("triggers one run each, waits for all together, re-runs each one's failures, exits 0", function()
+      local report = os.tmpname()
+      local code, out = gate { "--environment", "staging", "--environment", "production", "--rerun-failed", "1",
+                               "--json", "--junit", report }
+      assert.equal(0, code, out)
+      local result = cjson.decode(out)
+      assert.equal("passed", result.verdict)
+      assert.equal(2, #result.runs)
+      assert.same({ "staging", "production" }, { result.runs[1].environment, result.runs[2].environment })
+      assert.same({ "passed", "passed" }, { result.runs[1].verdict, result.runs[2].verdict })
+      assert.equal(2, helper.count(fake:log(), "PUT"))
+      assert.equal(2, helper.count(fake:log(), "POST"))
+      local f = assert(io.open(report))
+      local _, suites = f:read("*a"):gsub("<testsuite ", "")
+      f:close()
+      os.remove(report)
+      assert.equal(2, suites)
+    end)
+
+    it("exits with the worst outcome: a cancelled run beside a passing one is 2", function()
+      local client = helper.client(fake)
+      local cancelled = assert(client:trigger { environment = "production" }).id
+      client:close()
+      fake:set_state(cancelled, "cancelled")
+      local code, out = gate { "--environment", "staging", "--run", ("%d"):format(cancelled), "--rerun-failed", "1" }
+      assert.equal(2, code, out)
+      assert.matches("staging: passed (exit 0)", out, 1, true)
+      assert.matches(("run %d: cancelled (exit 2)"):format(cancelled), out, 1, true)
+    end)
+
+    it("still judges the others when one environment is refused, and exits 3", function()
+      local code, out = gate { "--environment", "staging", "--environment", "moon" }
+      assert.equal(3, code)
+      assert.matches("Unknown environment 'moon'", out, 1, true)
+      assert.matches("staging: failed (exit 1)", out, 1, true)
+    end)
+  end)
+
   describe("examples/release.lua, the library in a script,", function()
     it("triggers, waits, re-runs the failed tests and exits 0", function()
       local code, out = helper.run({ "lua5.4", "examples/release.lua", "staging" },

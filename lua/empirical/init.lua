@@ -432,6 +432,7 @@ end
 M.verdict = report.verdict
 M.summary = report.summary
 M.junit = report.junit
+M.junit_all = report.junit_all
 M.failed_tests = report.failed_tests
 
 --- Make an error object like the module's own: core.error(kind, message, fields).

@@ -8,7 +8,7 @@
 -- flattenedSummaryDetails}. The summary items are not documented by the
 -- vendor: only `name` and `status` are read, each only when it has the
 -- expected type, so an item that is null, empty or odd never raises.
-local type, tostring, ipairs = type, tostring, ipairs
+local type, tostring, ipairs, next = type, tostring, ipairs, next
 local concat, floor, format = table.concat, math.floor, string.format
 
 local M = {}
@@ -196,23 +196,16 @@ local function testcases(detail, reruns, classname)
   return cases, counts
 end
 
---- JUnit XML: one testsuite for the run, one testcase per summary item.
--- failed -> <failure>, skipped -> <skipped>, flaky passes. A run that
--- ended in error or was cancelled adds one <error> testcase, so the CI's
--- test tab shows it. reruns (optional) is a list of re-run details: a test
--- they ran takes its latest result, and its history goes in <system-out>.
-function M.junit(detail, reruns)
+-- One <testsuite> element and its counts {tests, failures, errors, skipped}.
+local function testsuite(detail, reruns)
   local run = run_of(detail)
-  if not run then return nil, "junit: expected a run detail (client:get's result)" end
-  if reruns ~= nil and type(reruns) ~= "table" then return nil, "junit: reruns must be a list of run details" end
-  reruns = reruns or {}
   local last = run_of(reruns[#reruns]) and reruns[#reruns] or detail
   local env = text(run.environment_slug) or "empirical"
   local cases, counts = testcases(detail, reruns, env)
-  local errors = 0
+  counts.errors = 0
   local verdict = M.verdict(last)
   if verdict == "error" or verdict == "cancelled" or verdict == "running" then
-    errors = 1
+    counts.errors = 1
     counts.tests = counts.tests + 1
     cases[#cases + 1] = format("    <testcase%s><error%s/></testcase>",
                                attrs { "name", "run " .. int(run_of(last).id), "classname", env },
@@ -231,19 +224,48 @@ function M.junit(detail, reruns)
     end
   end
   local suite = attrs { "name", format("empirical run %s (%s)", int(run.id), env), "tests", counts.tests,
-                        "failures", counts.failures, "errors", errors, "skipped", counts.skipped,
+                        "failures", counts.failures, "errors", counts.errors, "skipped", counts.skipped,
                         "time", seconds(run.duration), "timestamp", text(run.run_started_at) }
   return concat({
-    '<?xml version="1.0" encoding="UTF-8"?>',
-    format("<testsuites%s>", attrs { "name", "empirical", "tests", counts.tests, "failures", counts.failures,
-                                     "errors", errors, "skipped", counts.skipped }),
     format("  <testsuite%s>", suite),
     "    <properties>", concat(properties, "\n"), "    </properties>",
     concat(cases, "\n"),
     "  </testsuite>",
+  }, "\n"), counts
+end
+
+--- JUnit XML for several runs, one <testsuite> each: runs is a list of
+-- {detail, reruns} (reruns may be nil), as junit takes them.
+function M.junit_all(runs)
+  if type(runs) ~= "table" then return nil, "junit: expected a list of {detail, reruns}" end
+  local suites, total = {}, { tests = 0, failures = 0, errors = 0, skipped = 0 }
+  for i, entry in ipairs(runs) do
+    local detail, reruns = type(entry) == "table" and entry[1], type(entry) == "table" and entry[2] or {}
+    if not run_of(detail) then return nil, ("junit: entry %d has no run detail (client:get's result)"):format(i) end
+    if type(reruns) ~= "table" then return nil, ("junit: entry %d: reruns must be a list of run details"):format(i) end
+    local suite, counts = testsuite(detail, reruns)
+    suites[#suites + 1] = suite
+    for k in next, total do total[k] = total[k] + counts[k] end
+  end
+  return concat({
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    format("<testsuites%s>", attrs { "name", "empirical", "tests", total.tests, "failures", total.failures,
+                                     "errors", total.errors, "skipped", total.skipped }),
+    concat(suites, "\n"),
     "</testsuites>",
     "",
   }, "\n")
+end
+
+--- JUnit XML: one testsuite for the run, one testcase per summary item.
+-- failed -> <failure>, skipped -> <skipped>, flaky passes. A run that
+-- ended in error or was cancelled adds one <error> testcase, so the CI's
+-- test tab shows it. reruns (optional) is a list of re-run details: a test
+-- they ran takes its latest result, and its history goes in <system-out>.
+function M.junit(detail, reruns)
+  if not run_of(detail) then return nil, "junit: expected a run detail (client:get's result)" end
+  if reruns ~= nil and type(reruns) ~= "table" then return nil, "junit: reruns must be a list of run details" end
+  return M.junit_all { { detail, reruns } }
 end
 
 return M
