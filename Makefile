@@ -42,7 +42,12 @@ endif
 MODULE  := $(MODULE_DIR)/empirical/core.so
 
 # Debian packages every target needs; `make deps` installs the missing ones.
-DEB_PACKAGES := $(sort $(LUA_DEBS)) lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson lua-busted lua-socket lua-expat lua-sec openssl pkg-config gcc make luarocks
+# The specs also start Neovim and nginx with lua-nginx-module, both on
+# OpenResty's LuaJIT (luajit2: Debian's plain luajit conflicts with
+# libnginx-mod-http-lua).
+DEB_PACKAGES := $(sort $(LUA_DEBS) lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson lua-busted lua-socket \
+                  lua-expat lua-sec openssl pkg-config gcc make luarocks \
+                  luajit2 libluajit2-5.1-dev neovim nginx-light libnginx-mod-http-lua)
 
 export LUA_PATH  := ./lua/?.lua;./lua/?/init.lua;;
 export LUA_CPATH := ./$(MODULE_DIR)/?.so;;
@@ -54,7 +59,7 @@ PORTABLE_SPECS := $(addprefix spec/,encode_spec.lua decode_spec.lua client_spec.
 SPECS := $(if $(filter 5.4,$(LUA_VERSION)),spec,$(PORTABLE_SPECS))
 LUA_VERSIONS := 5.1 5.3 jit 5.4
 
-.PHONY: all deps lint test test-all demo install clean help check-valgrind check-asan fuzz
+.PHONY: all module deps lint test test-all demo install clean help check-valgrind check-asan fuzz
 
 # The module is built by a second make, started after `deps`, so that the
 # pkg-config flags are read with the packages in place.
@@ -92,11 +97,15 @@ build/$(LUA_VERSION)/%.o: csrc/%.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
+module: $(MODULE)
+
 $(MODULE): $(OBJECTS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(OBJECTS) $(LIBS)
 
+# On 5.4 the Neovim and OpenResty specs load the LuaJIT build too.
 test: all
+	@if [ "$(LUA_VERSION)" = 5.4 ]; then $(MAKE) --no-print-directory LUA_VERSION=jit module; fi
 	@$(LUA) $(BUSTED) --cpath="./$(MODULE_DIR)/?.so" --output=spec/summary.lua $(SPECS)
 
 lint:
