@@ -8,3 +8,5 @@ files["spec/**"] = {
   max_line_length = 150,   -- table-driven rows read best on one line
 }
 files["spec/bad_inputs.lua"] = { max_line_length = false }   -- one invalid input per line
+files["examples/nvim/**"] = { globals = { "vim" } }          -- Neovim's API table
+files["examples/openresty/**"] = { std = "max+ngx_lua" }     -- lua-nginx-module's ngx
