@@ -10,3 +10,4 @@ files["spec/**"] = {
 files["spec/bad_inputs.lua"] = { max_line_length = false }   -- one invalid input per line
 files["examples/nvim/**"] = { globals = { "vim" } }          -- Neovim's API table
 files["examples/openresty/**"] = { std = "max+ngx_lua" }     -- lua-nginx-module's ngx
+files["lua/empirical/_meta.lua"] = { ignore = { "212", "241" } }  -- LuaLS stubs: bodies are empty on purpose

@@ -36,6 +36,7 @@ build = {
     ["empirical"] = "lua/empirical/init.lua",
     ["empirical.fake"] = "lua/empirical/fake.lua",
     ["empirical.report"] = "lua/empirical/report.lua",
+    ["empirical._meta"] = "lua/empirical/_meta.lua",   -- LuaLS definitions, never required
   },
 }
 test = {

@@ -33,6 +33,25 @@ describe("installation", function()
     listing:close()
   end)
 
+  it("ships LuaLS definitions for every public function and client method", function()
+    local f = assert(io.open("lua/empirical/_meta.lua"))
+    local meta = f:read("*a")
+    f:close()
+    local empirical = require("empirical")
+    for name, value in pairs(empirical) do
+      if type(value) == "function" then
+        assert.truthy(meta:find("function empirical." .. name .. "(", 1, true), "empirical." .. name)
+      end
+    end
+    local client = assert(empirical.new { token = "t", base_url = "http://127.0.0.1:9" })
+    for name, value in pairs(getmetatable(client).__index) do
+      if type(value) == "function" and not name:match("^_") and name ~= "__close" and name ~= "__tostring" then
+        assert.truthy(meta:find("function Client:" .. name .. "(", 1, true), "client:" .. name)
+      end
+    end
+    client:close()
+  end)
+
   it("builds and installs from the rockspec with luarocks make --deps-mode=none", function()
     -- In a copy: luarocks make builds in place, and must not touch this tree's module.
     assert.is_true(run(("mkdir %s/src && cp -r csrc lua empirical-0.1.0-1.rockspec %s/src"):format(tmp, tmp)))

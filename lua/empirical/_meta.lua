@@ -1,0 +1,263 @@
+---@meta empirical
+-- LuaLS (lua-language-server) definitions for the public API: completion and
+-- type checks in Neovim and other editors. Never loaded at run time.
+
+---@alias empirical.ErrorKind "invalid"|"config"|"transport"|"http"|"decode"|"timeout"
+---@alias empirical.Verdict "passed"|"failed"|"error"|"cancelled"|"running"
+---@alias empirical.State "pending"|"queued"|"started"|"ended"|"error"|"cancelled"|"cancelling"
+---@alias empirical.Operation "trigger"|"rerun"|"get"
+
+---@class empirical.Error
+---@field kind empirical.ErrorKind
+---@field message string
+---@field field? string the input's path: "build.commit", "environment_variables_overrides[2].value"
+---@field status? integer the HTTP status
+---@field retryable? boolean safe to try again
+---@field attempts? integer
+---@field request? string "GET /api/test-runs/9"
+---@field body? string the first KiB of a bad response
+---@field detail? empirical.Detail the last detail seen (wait's timeout and failures)
+---@field polls? integer
+
+---@class empirical.Options
+---@field token? string default: os.getenv("EMPIRICALRUN_KEY")
+---@field base_url? string default: EMPIRICALRUN_API_URL or https://api.empirical.run
+---@field allow_plain_http? boolean allow http:// to a host that is not loopback
+---@field project_id? integer
+---@field project_slug? string
+---@field timeout? number seconds per attempt (30)
+---@field connect_timeout? number seconds (10)
+---@field deadline? number seconds for a whole call with its retries
+---@field low_speed_limit? integer bytes per second (1)...
+---@field low_speed_time? number ...for this many seconds (20)
+---@field retries? integer extra attempts the policy allows (3, at most 10)
+---@field max_retry_after? number seconds (60)
+---@field max_response_bytes? integer (64 MiB)
+---@field ca_file? string
+---@field proxy? string
+---@field user_agent? string
+---@field strict? boolean false lets unknown top-level request fields through
+---@field verbose? boolean libcurl's trace on stderr, credentials redacted
+---@field on_event? fun(ev: empirical.Event)
+
+---@class empirical.Event
+---@field method string
+---@field path string
+---@field attempt integer
+---@field elapsed_ms integer
+---@field status? integer
+---@field kind? empirical.ErrorKind absent on success
+---@field retry_in_ms? integer when another attempt follows
+
+---@class empirical.Build
+---@field url? string
+---@field branch? string
+---@field commit? string
+---@field commit_url? string
+---@field version? string
+
+---@class empirical.EnvOverride
+---@field name string
+---@field value string
+
+---@class empirical.TriggerParams
+---@field environment string
+---@field build? empirical.Build
+---@field branch? string not with build
+---@field metadata? table<string, string|number>
+---@field environment_variables_overrides? empirical.EnvOverride[]|table<string, string>
+---@field tags? string[]
+---@field project_id? integer
+---@field send_notifications? boolean
+---@field total_shards? integer
+---@field rerun_source_id? integer
+---@field rerun_only_failed? boolean
+---@field github_actor? string
+
+---@class empirical.RerunOptions
+---@field only_failed? boolean
+---@field send_notifications? boolean
+
+---@class empirical.Run
+---@field id integer
+---@field state empirical.State
+---@field test_run_branch string
+---@field created_at string
+
+---@class empirical.TestRun
+---@field id integer
+---@field state empirical.State
+---@field total_count integer
+---@field success_count integer
+---@field failed_count integer
+---@field skipped_count? integer
+---@field flaky_count? integer
+---@field duration? number milliseconds
+---@field test_run_branch? string
+---@field environment_slug? string
+---@field environment_name? string
+---@field build_url? string
+---@field build_branch? string
+---@field commit? string
+---@field created_at string
+---@field test_run_head_sha? string
+---@field run_started_at? string
+---@field run_ended_at? string
+---@field summary_url? string
+
+---@class empirical.SummaryItem
+---@field name? string
+---@field status? string
+
+---@class empirical.Detail
+---@field project {id: integer, name: string, repo_name: string}
+---@field testRun empirical.TestRun
+---@field flattenedSummaryDetails empirical.SummaryItem[]
+
+---@class empirical.WaitOptions
+---@field interval? number seconds before the second poll (5)
+---@field backoff? number (1.5)
+---@field max_interval? number (30)
+---@field timeout? number the whole wait (3600)
+---@field max_poll_failures? integer (5)
+---@field on_poll? fun(detail: empirical.Detail, info: empirical.WaitInfo)
+---@field on_poll_error? fun(err: empirical.Error, consecutive: integer, info: empirical.WaitInfo)
+---@field sleep? fun(seconds: number)
+
+---@class empirical.WaitInfo
+---@field id integer
+---@field index integer
+---@field polls integer
+---@field elapsed number seconds
+---@field states empirical.State[]
+---@field superseded boolean cancelled while pending: a newer trigger replaced it
+
+---@class empirical.Request
+local Request = {}
+
+--- Advance without blocking.
+---@return boolean done
+---@return any|nil result
+---@return empirical.Error|nil err
+function Request:poll() end
+
+--- Block until done.
+---@return any|nil result
+---@return empirical.Error|nil err
+function Request:wait() end
+
+---@class empirical.Client
+local Client = {}
+
+---@param params empirical.TriggerParams
+---@return empirical.Run|nil run
+---@return empirical.Error|nil err
+function Client:trigger(params) end
+
+---@param id integer
+---@param opts? empirical.RerunOptions
+---@return empirical.Run|nil run
+---@return empirical.Error|nil err
+function Client:rerun(id, opts) end
+
+---@param id integer
+---@return empirical.Detail|nil detail
+---@return empirical.Error|nil err
+function Client:get(id) end
+
+---@param id integer
+---@param opts? empirical.WaitOptions
+---@return empirical.Detail|nil detail
+---@return empirical.WaitInfo|empirical.Error info_or_err
+function Client:wait(id, opts) end
+
+---@param ids integer[]
+---@param opts? empirical.WaitOptions
+---@return (empirical.Detail|nil)[] details
+---@return (empirical.Error|nil)[] errs
+---@return empirical.WaitInfo[] infos
+function Client:wait_all(ids, opts) end
+
+---@param op empirical.Operation
+---@param ... any the method's arguments: params; id, opts; or id
+---@return empirical.Request|nil req
+---@return empirical.Error|nil err
+function Client:start(op, ...) end
+
+---@param list empirical.TriggerParams[]
+---@return (empirical.Run|nil)[] runs
+---@return (empirical.Error|nil)[] errs
+function Client:trigger_all(list) end
+
+---@param ids integer[]
+---@return (empirical.Detail|nil)[] details
+---@return (empirical.Error|nil)[] errs
+function Client:get_all(ids) end
+
+function Client:close() end
+
+---@class empirical
+---@field VERSION string
+---@field DEFAULT_BASE_URL string
+---@field WAIT_DEFAULTS empirical.WaitOptions
+local empirical = {}
+
+---@param options? empirical.Options
+---@return empirical.Client|nil client
+---@return empirical.Error|nil err
+function empirical.new(options) end
+
+--- Validate and marshal without I/O.
+---@param op empirical.Operation
+---@param params table
+---@param opts? {strict: boolean}
+---@return {method: string, path: string, body?: string}|nil request
+---@return empirical.Error|nil err
+function empirical.encode(op, params, opts) end
+
+--- Read a response you fetched yourself.
+---@param op empirical.Operation
+---@param status integer
+---@param body string
+---@param headers? table<string, string|string[]>|string a headers table, or the Content-Type
+---@return any|nil result
+---@return empirical.Error|nil err
+function empirical.decode(op, status, body, headers) end
+
+---@param kind empirical.ErrorKind
+---@param message string
+---@param fields? table
+---@return empirical.Error
+function empirical.error(kind, message, fields) end
+
+---@param detail empirical.Detail
+---@return empirical.Verdict
+function empirical.verdict(detail) end
+
+---@param detail empirical.Detail
+---@param info? empirical.WaitInfo
+---@return string
+function empirical.summary(detail, info) end
+
+---@param detail empirical.Detail
+---@return string[]
+function empirical.failed_tests(detail) end
+
+---@param detail empirical.Detail
+---@param reruns? empirical.Detail[]
+---@return string|nil xml
+---@return string|nil err
+function empirical.junit(detail, reruns) end
+
+---@param runs {[1]: empirical.Detail, [2]: empirical.Detail[]|nil}[]
+---@return string|nil xml
+---@return string|nil err
+function empirical.junit_all(runs) end
+
+--- Merge trigger tables left to right into a new one.
+---@param ... empirical.TriggerParams|table|false|nil
+---@return empirical.TriggerParams|nil params
+---@return empirical.Error|nil err
+function empirical.compose(...) end
+
+return empirical
