@@ -135,7 +135,7 @@ check-asan: all
 	$(CC) $(ASAN_FLAGS) -std=c99 -D_POSIX_C_SOURCE=200809L -fPIC -shared -Wall -Wextra -Werror $(LUA_CFLAGS) $(CURL_CFLAGS) \
 	  -o $(ASAN_DIR)/empirical/core.so $(SOURCES) $(CURL_LIBS) -lm
 	LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
-	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 EMPIRICAL_SANITIZER=asan \
 	LUA_CPATH="./$(ASAN_DIR)/?.so;;" $(LUA) $(BUSTED) --cpath="./$(ASAN_DIR)/?.so" --output=spec/summary.lua spec
 
 # libFuzzer harnesses (spec/fuzz/) over the encode and decode paths, with
