@@ -59,7 +59,7 @@ PORTABLE_SPECS := $(addprefix spec/,encode_spec.lua decode_spec.lua client_spec.
 SPECS := $(if $(filter 5.4,$(LUA_VERSION)),spec,$(PORTABLE_SPECS))
 LUA_VERSIONS := 5.1 5.3 jit 5.4
 
-.PHONY: all module deps lint test test-all demo install clean help check-valgrind check-asan fuzz
+.PHONY: all module deps lint bench test test-all demo install clean help check-valgrind check-asan fuzz
 
 # The module is built by a second make, started after `deps`, so that the
 # pkg-config flags are read with the packages in place.
@@ -71,6 +71,7 @@ help:
 	@echo "make test     run all specs (busted on Lua $(LUA_VERSION); LUA_VERSION=5.1|5.3|5.4|jit)"
 	@echo "make test-all the specs on every supported Lua: $(LUA_VERSIONS)"
 	@echo "make lint     luacheck over lua/, examples/ and spec/ (.luacheckrc)"
+	@echo "make bench    the benchmark of bench/README.md against a local nginx-light (BENCH_FLAGS=--quick)"
 	@echo "make demo     start the bundled fake API and run the release gate (examples/release_gate.lua) against it"
 	@echo "make install  PREFIX=$(PREFIX) DESTDIR=  install the module"
 	@echo "make deps     install missing Debian packages (as root), or print the command"
@@ -158,6 +159,18 @@ fuzz: all
 	    || { tail -40 build/fuzz/fuzz_$$f.log; exit 1; }; \
 	  grep -E "stat::number_of_executed_units|Done" build/fuzz/fuzz_$$f.log; \
 	done
+
+# The benchmark: a C floor built here, nginx-light with the echo module.
+build/bench/floor: bench/floor.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -o $@ $< $(CURL_CFLAGS) $(CURL_LIBS)
+
+bench: all
+	@command -v valgrind >/dev/null || $(MAKE) deps DEB_PACKAGES=valgrind
+	@dpkg-query -W -f='$${Status}\n' libnginx-mod-http-echo 2>/dev/null | grep -q '^install ok installed' || \
+	  $(MAKE) deps DEB_PACKAGES=libnginx-mod-http-echo
+	@$(MAKE) --no-print-directory build/bench/floor
+	$(LUA) bench/run.lua $(BENCH_FLAGS)
 
 demo: all
 	@$(LUA) examples/demo.lua
