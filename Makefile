@@ -59,7 +59,7 @@ PORTABLE_SPECS := $(addprefix spec/,encode_spec.lua decode_spec.lua client_spec.
 SPECS := $(if $(filter 5.4,$(LUA_VERSION)),spec,$(PORTABLE_SPECS))
 LUA_VERSIONS := 5.1 5.3 jit 5.4
 
-.PHONY: all module deps lint bench test test-all demo install clean help check-valgrind check-asan fuzz
+.PHONY: all module spec-modules deps lint bench test test-all demo install clean help check-valgrind check-asan fuzz
 
 # The module is built by a second make, started after `deps`, so that the
 # pkg-config flags are read with the packages in place.
@@ -105,8 +105,10 @@ $(MODULE): $(OBJECTS)
 	$(CC) $(LDFLAGS) -o $@ $(OBJECTS) $(LIBS)
 
 # On 5.4 the Neovim and OpenResty specs load the LuaJIT build too.
-test: all
+spec-modules: all
 	@if [ "$(LUA_VERSION)" = 5.4 ]; then $(MAKE) --no-print-directory LUA_VERSION=jit module; fi
+
+test: spec-modules
 	@$(LUA) $(BUSTED) --cpath="./$(MODULE_DIR)/?.so" --output=spec/summary.lua $(SPECS)
 
 lint:
@@ -131,7 +133,7 @@ check-valgrind: all
 # (LeakSanitizer would count the interpreter's own exit-time allocations).
 ASAN_DIR   := build/asan
 ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
-check-asan: all
+check-asan: spec-modules
 	@mkdir -p $(ASAN_DIR)/empirical
 	$(CC) $(ASAN_FLAGS) -std=c99 -D_POSIX_C_SOURCE=200809L -fPIC -shared -Wall -Wextra -Werror $(LUA_CFLAGS) $(CURL_CFLAGS) \
 	  -o $(ASAN_DIR)/empirical/core.so $(SOURCES) $(CURL_LIBS) -lm

@@ -5,8 +5,11 @@
 local helper = require("helper")
 local cjson = require("cjson")
 
+-- The runner always ends with :qa!, and writes what went wrong if anything
+-- raised, so a failure is a failed spec, never a hung editor.
 local RUNNER = [[
 local root, out, url, token = %q, %q, %q, %q
+local ok, problem = pcall(function()
 package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. package.path
 package.cpath = root .. "/build/jit/?.so;" .. package.cpath
 vim.opt.runtimepath:append(root .. "/examples/nvim")
@@ -31,6 +34,12 @@ local f = io.open(out, "w")
 f:write(vim.json.encode { ok = ok, last = plugin.last, notes = notes, max_gap_ms = max_gap, ticks = ticks,
                           elapsed_ms = (vim.loop.hrtime() - t0) / 1e6 })
 f:close()
+end)
+if not ok then
+  local f = io.open(out, "w")
+  f:write(vim.json.encode { ok = false, problem = tostring(problem) })
+  f:close()
+end
 vim.cmd("qa!")
 ]]
 
@@ -47,7 +56,8 @@ describe("Neovim", function()
     local f = assert(io.open(runner, "w"))
     f:write(RUNNER:format(root, out, fake.url, fake.token))
     f:close()
-    local code, _, err = helper.run({ "nvim", "--headless", "-u", "NONE", "-i", "NONE", "-c", "luafile " .. runner })
+    local code, _, err = helper.run({ "timeout", "60", "nvim", "--headless", "-u", "NONE", "-i", "NONE",
+                                      "-c", "luafile " .. runner })
     assert.equal(0, code, err)
     f = assert(io.open(out))
     local result = cjson.decode(f:read("*a"))
