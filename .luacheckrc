@@ -11,3 +11,4 @@ files["spec/bad_inputs.lua"] = { max_line_length = false }   -- one invalid inpu
 files["examples/nvim/**"] = { globals = { "vim" } }          -- Neovim's API table
 files["examples/openresty/**"] = { std = "max+ngx_lua" }     -- lua-nginx-module's ngx
 files["lua/empirical/_meta.lua"] = { ignore = { "212", "241" } }  -- LuaLS stubs: bodies are empty on purpose
+files["bench/**"] = { max_line_length = 130 }  -- shell commands and result rows read best on one line
