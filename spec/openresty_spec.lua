@@ -13,6 +13,8 @@ local function free_port()
   return port
 end
 
+local error_log
+
 local function request(url, method, body)
   local chunks = {}
   local _, status = http.request {
@@ -20,7 +22,13 @@ local function request(url, method, body)
     source = body and ltn12.source.string(body) or nil,
     headers = body and { ["content-length"] = #body, ["content-type"] = "application/json" } or nil,
   }
-  return status, cjson.decode(table.concat(chunks))
+  local text = table.concat(chunks)
+  local ok, value = pcall(cjson.decode, text)
+  if not ok then
+    local f = io.open(error_log)
+    error(("nginx answered %s: %s\nerror.log:\n%s"):format(tostring(status), text, f and f:read("*a") or "(none)"), 2)
+  end
+  return status, value
 end
 
 describe("OpenResty", function()
@@ -35,7 +43,12 @@ describe("OpenResty", function()
     local f = assert(io.open("examples/openresty/nginx.conf"))
     local conf = f:read("*a")
     f:close()
-    local root = assert(io.popen("pwd")):read("*l")
+    -- nginx's workers may run as another user: they get a world-readable
+    -- copy of what they load, not this checkout (which may be private).
+    local root = dir .. "/root"
+    assert(os.execute(("mkdir -p %s/examples %s/build && cp -r lua %s/ && cp -r examples/openresty %s/examples/ "
+                       .. "&& cp -r build/jit %s/build/ && chmod -R a+rX %s"):format(root, root, root, root, root, dir)))
+    error_log = dir .. "/error.log"
     local values = { PREFIX = dir, ROOT = root, PORT = port, API_HOST = fake.url:match("//(.*)$"), API_SCHEME = "http" }
     conf = conf:gsub("%${(%u+_?%u*)}", function(name) return assert(values[name], name) end)
     f = assert(io.open(dir .. "/nginx.conf", "w"))
@@ -45,8 +58,11 @@ describe("OpenResty", function()
                                     { EMPIRICALRUN_KEY = fake.token })
     assert(code == 0, "nginx did not start: " .. err)
     url = ("http://127.0.0.1:%d"):format(port)
-    for _ = 1, 50 do
-      if pcall(request, url .. "/release/1", "GET") then break end
+    for _ = 1, 50 do   -- until nginx listens
+      local probe = socket.tcp()
+      local up = probe:connect("127.0.0.1", port)
+      probe:close()
+      if up then break end
       socket.sleep(0.1)
     end
   end)
