@@ -1,9 +1,12 @@
 --- empirical: trigger, re-run and read Empirical end-to-end test runs.
 --
 -- The C core (empirical.core) validates, marshals and sends; this layer
--- fills defaults from the environment and gives the client its methods.
+-- fills defaults from the environment and gives the client its methods:
+-- the three calls, start and the *_all fan-outs, wait, and compose.
+-- Judging and reporting (verdict, summary, JUnit) live in empirical.report.
 -- Every failure is `nil, err`; err.kind is one of "invalid", "config",
--- "transport", "http", "decode", "timeout".
+-- "transport", "http", "decode", "timeout". lua/empirical/_meta.lua has the
+-- types.
 local core = require("empirical.core")
 local report = require("empirical.report")
 
