@@ -4,7 +4,7 @@
 -- ratios measured side by side hold. Each figure is the median of RUNS runs.
 --
 --   lua5.4 bench/run.lua [--quick]
-package.path = "./bench/?.lua;./lua/?.lua;./lua/?/init.lua;" .. package.path
+package.path = "./bench/?.lua;./spec/?.lua;./lua/?.lua;./lua/?/init.lua;" .. package.path
 package.cpath = "./?.so;" .. package.cpath
 
 local empirical = require("empirical")
@@ -59,14 +59,7 @@ local dir = os.tmpname()
 os.remove(dir)
 sh("mkdir -p " .. dir)
 
-local function free_port()
-  local socket = require("socket")
-  local s = assert(socket.bind("127.0.0.1", 0))
-  local _, port = s:getsockname()
-  s:close()
-  return port
-end
-
+local free_port = require("helper").free_port   -- spec/helper.lua
 local HTTP_PORT, HTTPS_PORT = free_port(), free_port()
 local CA = dir .. "/cert.pem"
 sh(("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 "

@@ -256,20 +256,6 @@ describe("client", function()
   end)
 
   describe("faults", function()
-    it("reports a refused connection as transport, retryable, for every call", function()
-      local socket = require("socket")
-      local s = assert(socket.bind("127.0.0.1", 0))
-      local _, port = s:getsockname()
-      s:close()
-      local c = helper.client({ token = "t", url = "http://127.0.0.1:" .. port }, { retries = 1 })
-      local _, err = c:trigger { environment = "staging" }
-      assert.equal("transport", err.kind)
-      assert.is_true(err.retryable)
-      assert.equal(2, err.attempts)   -- never reached a server: safe to retry even a trigger
-      assert.equal("PUT /api/test-runs", err.request)
-      c:close()
-    end)
-
     it("times out a server that never answers", function()
       local c = helper.client(fake, { timeout = 0.5, retries = 0 })
       fake:script { method = "GET", delay = 3 }

@@ -82,6 +82,15 @@ function M.make_certs()
            other_cert = dir .. "/other.pem", other_key = dir .. "/other.key" }
 end
 
+-- A port nothing listens on now (bound, read, released).
+function M.free_port()
+  local socket = require("socket")
+  local s = assert(socket.bind("127.0.0.1", 0))
+  local _, port = s:getsockname()
+  s:close()
+  return port
+end
+
 -- This process's id (/proc/self, read by this process).
 function M.pid()
   local f = assert(io.open("/proc/self/stat"))

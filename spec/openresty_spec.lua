@@ -6,13 +6,6 @@ local helper = require("helper")
 local socket = require("socket")
 local http, ltn12, cjson = require("socket.http"), require("ltn12"), require("cjson")
 
-local function free_port()
-  local s = assert(socket.bind("127.0.0.1", 0))
-  local _, port = s:getsockname()
-  s:close()
-  return port
-end
-
 local error_log
 
 local function request(url, method, body)
@@ -39,7 +32,7 @@ describe("OpenResty", function()
     dir = os.tmpname()
     os.remove(dir)
     assert(os.execute("mkdir -p " .. dir))
-    local port = free_port()
+    local port = helper.free_port()
     local f = assert(io.open("examples/openresty/nginx.conf"))
     local conf = f:read("*a")
     f:close()
