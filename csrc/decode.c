@@ -11,13 +11,24 @@
 #include "retry.h"
 #include "validate.h"
 
+/* Response schemas nest four deep (data.test_run.testRun.id). */
+#define MAX_SCHEMA_DEPTH 8
+
 typedef struct checker {
   lua_State *L;
-  emp_path path;
+  /* The names leading to the value being checked. Its path is written out
+   * only for an error: most responses are fine, and every get checks ~25 fields. */
+  const char *names[MAX_SCHEMA_DEPTH];
+  int depth;
 } checker;
 
 static int fail(checker *c, emp_kind kind, const char *fmt, const char *arg) {
-  emp_error_push(c->L, kind, c->path.len ? c->path.text : NULL, fmt, arg);
+  emp_path path;
+  int i;
+  path.len = 0;
+  path.text[0] = '\0';
+  for (i = 0; i < c->depth && i < MAX_SCHEMA_DEPTH; i++) emp_path_key(&path, c->names[i]);
+  emp_error_push(c->L, kind, path.len ? path.text : NULL, fmt, arg);
   return 0;
 }
 
@@ -92,7 +103,8 @@ static int check_object(checker *c, int idx, const emp_schema *s) {
   lua_State *L = c->L;
   const emp_field *f;
   for (f = s->fields; f->name != NULL; f++) {
-    size_t old = emp_path_key(&c->path, f->name);
+    if (c->depth < MAX_SCHEMA_DEPTH) c->names[c->depth] = f->name;
+    c->depth++;
     lua_getfield(L, idx, f->name);  /* cjson's tables have no metatable */
     if (lua_isnil(L, -1)) {
       if (f->flags & EMP_REQUIRED) return fail(c, EMP_DECODE, "is missing from the response", NULL);
@@ -100,43 +112,50 @@ static int check_object(checker *c, int idx, const emp_schema *s) {
       return 0;
     }
     lua_pop(L, 1);
-    emp_path_restore(&c->path, old);
+    c->depth--;
   }
   return 1;
 }
 
-/* Nulls out, whole numbers in. Depth is bounded by EMP_JSON_MAX_DEPTH. */
+/* Nulls out, whole numbers in. Depth is bounded by EMP_JSON_MAX_DEPTH.
+ * Every value of a response passes here, so each is typed once. */
 static void normalize(lua_State *L, int idx) {
-  lua_Integer last = 0;
   int nulls_in_list = 0;
   luaL_checkstack(L, 4, "empirical: nesting");
   lua_pushnil(L);
   while (lua_next(L, idx) != 0) {
-    int in_list = lua_type(L, -2) == LUA_TNUMBER;
-    if (in_list && lua_tointeger(L, -2) > last) last = lua_tointeger(L, -2);
-    if (emp_json_is_null(L, -1)) {
-      if (in_list) nulls_in_list = 1;   /* compacted below: no holes in lists */
-      else {                            /* clearing a present field is allowed mid-traversal */
-        lua_pushvalue(L, -2);
-        lua_pushnil(L);
-        lua_rawset(L, idx);
-      }
+    switch (lua_type(L, -1)) {
+      case LUA_TTABLE:
+        normalize(L, lua_gettop(L));
+        break;
+      case LUA_TLIGHTUSERDATA:   /* cjson.null */
+        if (lua_type(L, -2) == LUA_TNUMBER) {
+          nulls_in_list = 1;     /* compacted below: no holes in lists */
+        } else {                 /* clearing a present field is allowed mid-traversal */
+          lua_pushvalue(L, -2);
+          lua_pushnil(L);
+          lua_rawset(L, idx);
+        }
+        break;
 #if LUA_VERSION_NUM >= 503
-    } else if (lua_type(L, -1) == LUA_TNUMBER && !lua_isinteger(L, -1)) {
-      lua_Number d = lua_tonumber(L, -1);
-      if (d == floor(d) && fabs(d) <= EMP_MAX_EXACT_INT) {
-        lua_pushvalue(L, -2);
-        lua_pushinteger(L, (lua_Integer)d);
-        lua_rawset(L, idx);
-      }
+      case LUA_TNUMBER:
+        if (!lua_isinteger(L, -1)) {
+          lua_Number d = lua_tonumber(L, -1);
+          if (d == floor(d) && fabs(d) <= EMP_MAX_EXACT_INT) {
+            lua_pushvalue(L, -2);
+            lua_pushinteger(L, (lua_Integer)d);
+            lua_rawset(L, idx);
+          }
+        }
+        break;
 #endif
-    } else if (lua_istable(L, -1)) {
-      normalize(L, lua_gettop(L));
+      default:
+        break;
     }
     lua_pop(L, 1);
   }
-  if (nulls_in_list) {
-    lua_Integer i, j = 1;
+  if (nulls_in_list) {   /* cjson's arrays have no holes: rawlen is the length */
+    lua_Integer i, j = 1, last = (lua_Integer)lua_rawlen(L, idx);
     for (i = 1; i <= last; i++) {
       lua_rawgeti(L, idx, i);
       if (emp_json_is_null(L, -1)) { lua_pop(L, 1); continue; }
@@ -147,6 +166,13 @@ static void normalize(lua_State *L, int idx) {
       lua_rawseti(L, idx, j);
     }
   }
+}
+
+/* Push the body as a Lua string for cjson. Returns 1. */
+static int push_body(lua_State *L, const emp_response *res) {
+  if (res->body_index != 0) lua_pushvalue(L, res->body_index);
+  else lua_pushlstring(L, res->body, res->len);
+  return 1;
 }
 
 static int is_json_type(const char *content_type) {
@@ -192,7 +218,7 @@ static int http_error(lua_State *L, const emp_endpoint *ep, const emp_response *
   char text[512];
   int err, retryable = emp_retry_status_is_retryable(res->status, ep->creates_run);
   if (res->len > 0 && is_json_type(res->content_type) && emp_utf8_valid(res->body, res->len, NULL) &&
-      emp_json_decode(L, res->body, res->len))
+      push_body(L, res) && emp_json_decode(L))
     message = envelope_message(L, lua_gettop(L));
   if (message == NULL && res->status >= 300 && res->status < 400)
     snprintf(text, sizeof text, "redirected to %s; redirects are not followed, so the token never leaves the API host",
@@ -226,7 +252,8 @@ int emp_decode(lua_State *L, const emp_endpoint *ep, const emp_response *res) {
     return decode_error(L, res, "expected an application/json response, got %s", res->content_type);
   if (!emp_utf8_valid(res->body, res->len, &bad))
     return decode_error(L, res, "the response is not valid UTF-8", NULL);
-  if (!emp_json_decode(L, res->body, res->len))
+  push_body(L, res);
+  if (!emp_json_decode(L))
     return decode_error(L, res, "the response is not valid JSON: %s", lua_tostring(L, -1));
   doc = lua_gettop(L);
   if (!is_kind_of_table(L, doc, 0) || emp_json_is_null(L, doc))
@@ -235,8 +262,8 @@ int emp_decode(lua_State *L, const emp_endpoint *ep, const emp_response *res) {
   if (server_message != NULL)
     return annotate(L, emp_error_push(L, EMP_HTTP, NULL, "%s", server_message), res, 0);
   c.L = L;
-  c.path.len = 0;
-  emp_path_key(&c.path, "data");
+  c.names[0] = "data";
+  c.depth = 1;
   lua_getfield(L, doc, "data");
   data = lua_gettop(L);
   if (!is_kind_of_table(L, data, 0) || emp_json_is_null(L, data)) {

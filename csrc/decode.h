@@ -14,6 +14,7 @@ typedef struct emp_response {
   long status;
   const char *body;
   size_t len;
+  int body_index;            /* the body as a Lua string on the stack (no copy needed), or 0 */
   const char *content_type;  /* NULL when unknown */
   const char *location;      /* a redirect's target, NULL when none */
 } emp_response;

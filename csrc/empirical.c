@@ -24,7 +24,18 @@ static int core_encode(lua_State *L) {
   const emp_endpoint *ep = check_op(L, 1);
   int strict = lua_isnoneornil(L, 3) ? 1 : lua_toboolean(L, 3);
   lua_settop(L, 2);
-  return emp_encode(L, ep, 2, strict);
+  if (!emp_marshal(L, ep, 2, strict)) {
+    lua_pushnil(L);
+    lua_insert(L, -2);
+    return 2;
+  }
+  lua_createtable(L, 0, 3);           /* path, body, {} */
+  lua_insert(L, -3);                  /* {}, path, body */
+  lua_setfield(L, -3, "body");        /* a nil body leaves it out */
+  lua_setfield(L, -2, "path");
+  lua_pushstring(L, ep->method);
+  lua_setfield(L, -2, "method");
+  return 1;
 }
 
 /* core.decode(op, status, body [, content_type [, location]]) -> result | nil, err */
@@ -33,6 +44,7 @@ static int core_decode(lua_State *L) {
   emp_response res;
   res.status = (long)luaL_checkinteger(L, 2);
   res.body = luaL_optlstring(L, 3, "", &res.len);
+  res.body_index = lua_isnoneornil(L, 3) ? 0 : 3;
   res.content_type = luaL_optstring(L, 4, NULL);
   res.location = luaL_optstring(L, 5, NULL);
   if (emp_decode(L, ep, &res)) return 1;

@@ -37,6 +37,13 @@ void emp_json_open(lua_State *L) {
   lua_pop(L, 2);
 }
 
+int emp_json_number_is_plain(double d) {
+  char text[40];
+  if (d == floor(d)) return fabs(d) < 1e14 && !(d == 0 && signbit(d));
+  snprintf(text, sizeof text, "%.14g", d);
+  return strtod(text, NULL) == d;
+}
+
 void emp_json_push_number(lua_State *L, double d, int *spliced) {
   char text[40];
   if (d == floor(d) && fabs(d) < 1e14) {   /* the common case: exact in 14 digits */
@@ -45,8 +52,7 @@ void emp_json_push_number(lua_State *L, double d, int *spliced) {
   }
   if (d != floor(d)) {
     int digits;
-    snprintf(text, sizeof text, "%.14g", d);
-    if (strtod(text, NULL) == d) { lua_pushnumber(L, (lua_Number)d); return; }
+    if (emp_json_number_is_plain(d)) { lua_pushnumber(L, (lua_Number)d); return; }
     for (digits = 15; digits <= 17; digits++) {   /* the shortest text that reads back as d */
       snprintf(text + 1, sizeof text - 1, "%.*g", digits, d);
       if (strtod(text + 1, NULL) == d) break;
@@ -86,9 +92,9 @@ int emp_json_encode(lua_State *L, int idx, int spliced) {
   return 1;
 }
 
-int emp_json_decode(lua_State *L, const char *text, size_t len) {
+int emp_json_decode(lua_State *L) {
   lua_rawgetp(L, LUA_REGISTRYINDEX, &decode_key);
-  lua_pushlstring(L, text, len);
+  lua_insert(L, -2);
   return lua_pcall(L, 1, 1, 0) == LUA_OK;
 }
 

@@ -22,11 +22,16 @@ void emp_json_open(lua_State *L);
 /* Push d for encoding: a number, or a placeholder (and ++*spliced). */
 void emp_json_push_number(lua_State *L, double d, int *spliced);
 
+/* 1 if cjson writes the finite d exactly as emp_json_push_number would send
+ * it: no placeholder needed, and no -0. */
+int emp_json_number_is_plain(double d);
+
 /* Encode the table at idx: push the JSON text and return 1; or push a message and return 0. */
 int emp_json_encode(lua_State *L, int idx, int spliced);
 
-/* Decode text: push the value and return 1; or push a message and return 0. */
-int emp_json_decode(lua_State *L, const char *text, size_t len);
+/* Decode the JSON string on top of the stack: replace it with the value
+ * and return 1; or with a message and return 0. */
+int emp_json_decode(lua_State *L);
 
 /* Is the value at idx JSON null (cjson.null)? */
 int emp_json_is_null(lua_State *L, int idx);

@@ -283,6 +283,7 @@ static void finish(lua_State *L, emp_request *r, int uv) {
     res.status = r->status;
     res.body = r->buf ? r->buf : "";
     res.len = r->len;
+    res.body_index = 0;
     res.content_type = content_type;
     res.location = location;
     if (emp_decode(L, r->ep, &res)) {
@@ -411,7 +412,7 @@ int emp_request_start(lua_State *L) {
   const char *path, *body;
   size_t body_len = 0;
   long limit_ms = c->deadline_ms;
-  int req, uv;
+  int marshalled, uv;
   if (ep == NULL) return luaL_argerror(L, 2, "unknown operation");
   if (!lua_isnoneornil(L, 4)) {
     long limit = (long)(luaL_checknumber(L, 4) * 1000);
@@ -420,8 +421,12 @@ int emp_request_start(lua_State *L) {
   }
   if (c->closed) return emp_fail(L, EMP_CONFIG, NULL, "the client is closed");
   lua_settop(L, 3);
-  if (emp_encode(L, ep, 3, c->strict) == 2) return 2;
-  req = lua_gettop(L);
+  if (!emp_marshal(L, ep, 3, c->strict)) {
+    lua_pushnil(L);
+    lua_insert(L, -2);
+    return 2;
+  }
+  marshalled = lua_gettop(L) - 1;   /* path, body */
 
   r = (emp_request *)emp_newuserdata(L, sizeof *r);
   memset(r, 0, sizeof *r);
@@ -434,11 +439,10 @@ int emp_request_start(lua_State *L) {
   lua_getfield(L, -1, "on_event");
   lua_setfield(L, uv, "on_event");
   lua_pop(L, 1);
-  lua_getfield(L, req, "body");
+  lua_pushvalue(L, marshalled + 1);
   body = lua_tolstring(L, -1, &body_len);
   lua_setfield(L, uv, "body");            /* curl reads from it: anchored as long as r */
-  lua_getfield(L, req, "path");
-  path = lua_tostring(L, -1);
+  path = lua_tostring(L, marshalled);
   snprintf(r->path, sizeof r->path, "%s", path);
   lua_pushfstring(L, "%s%s", c->base_url, path);   /* curl copies the URL */
   lua_pushvalue(L, uv);

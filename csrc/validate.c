@@ -1,9 +1,17 @@
 /* One generic validator and marshaller for every schema in schema.c.
  *
- * Each check_* function takes the absolute index of a value, pushes its
- * marshalled form (or nil, to leave the field out) and returns 1; or pushes
- * an error object and returns 0. The caller's stack above its own slots is
- * left as is on error: the entry points return only the top values. */
+ * It runs in one of two modes:
+ * - copy: each check_* function takes the absolute index of a value, pushes
+ *   its marshalled form (or nil, to leave the field out) and returns 1; or
+ *   pushes an error object, with the value's path, and returns 0.
+ * - check: the same checks on the caller's table, pushing nothing. It
+ *   returns 1 only if the table is valid and cjson can send it as it is;
+ *   0 on any error and on anything that needs rewriting (a map of env
+ *   overrides, an empty list, a number 14 digits cannot carry). Most
+ *   requests pass, and skip the copy; the others run the copy pass, which
+ *   finds the same error again and names it.
+ * The caller's stack above its own slots is left as is on error: the entry
+ * points return only the top values. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,8 +28,9 @@ typedef struct validator {
   lua_State *L;
   emp_kind kind;   /* EMP_INVALID for requests, EMP_CONFIG for options */
   int strict;
+  int copy;        /* 1: copy mode; 0: check mode (see the top of this file) */
   int spliced;
-  emp_path path;
+  emp_path path;   /* copy mode only: paths are for error messages */
 } validator;
 
 /* --- paths ---------------------------------------------------------------- */
@@ -44,11 +53,18 @@ size_t emp_path_key(emp_path *p, const char *key) {
   return old;
 }
 
+/* Write the decimal digits of u so that they end just before `end`; return
+ * where they start. */
+static char *digits_before(char *end, unsigned long long u) {
+  do { *--end = (char)('0' + u % 10); u /= 10; } while (u > 0);
+  return end;
+}
+
 size_t emp_path_index(emp_path *p, long long index) {
   char text[32], *end = text + sizeof text, *t = end;
   unsigned long long u = index < 0 ? 0ULL - (unsigned long long)index : (unsigned long long)index;
   *--t = ']';
-  do { *--t = (char)('0' + u % 10); u /= 10; } while (u > 0);
+  t = digits_before(t, u);
   if (index < 0) *--t = '-';
   *--t = '[';
   return path_append(p, t, (size_t)(end - t));
@@ -59,8 +75,21 @@ void emp_path_restore(emp_path *p, size_t len) {
   p->text[len] = '\0';
 }
 
+/* The path of the value being checked, in copy mode. */
+static size_t enter_key(validator *v, const char *key) {
+  return v->copy ? emp_path_key(&v->path, key) : 0;
+}
+
+static size_t enter_index(validator *v, long long index) {
+  return v->copy ? emp_path_index(&v->path, index) : 0;
+}
+
+static void leave(validator *v, size_t old) {
+  if (v->copy) emp_path_restore(&v->path, old);
+}
+
 static int fail(validator *v, const char *fmt, const char *a, const char *b) {
-  emp_error_push(v->L, v->kind, v->path.len ? v->path.text : NULL, fmt, a, b);
+  if (v->copy) emp_error_push(v->L, v->kind, v->path.len ? v->path.text : NULL, fmt, a, b);
   return 0;
 }
 
@@ -162,8 +191,11 @@ static const char *closest_name(const char *name, const emp_field *fields) {
 }
 
 static int fail_unknown(validator *v, const char *name, const emp_field *fields) {
-  const char *suggestion = closest_name(name, fields);
-  size_t old = emp_path_key(&v->path, name);
+  const char *suggestion;
+  size_t old;
+  if (!v->copy) return 0;
+  suggestion = closest_name(name, fields);
+  old = emp_path_key(&v->path, name);
   if (suggestion != NULL)
     fail(v, "unknown field, did you mean %s?", suggestion, NULL);
   else {
@@ -210,7 +242,7 @@ static int check_string(validator *v, int idx, unsigned flags) {
     return fail(v, "expected a string, got %s", describe(v->L, idx, got, sizeof got), NULL);
   s = lua_tolstring(v->L, idx, &len);
   if (!check_text(v, s, len, flags)) return 0;
-  lua_pushvalue(v->L, idx);
+  if (v->copy) lua_pushvalue(v->L, idx);
   return 1;
 }
 
@@ -218,7 +250,15 @@ static int check_bool(validator *v, int idx) {
   char got[48];
   if (lua_type(v->L, idx) != LUA_TBOOLEAN)
     return fail(v, "expected a boolean, got %s", describe(v->L, idx, got, sizeof got), NULL);
-  lua_pushvalue(v->L, idx);
+  if (v->copy) lua_pushvalue(v->L, idx);
+  return 1;
+}
+
+/* A finite number that JSON can carry: pushed (copy mode), or in check mode
+ * accepted only if cjson writes it exactly. */
+static int marshal_number(validator *v, double d) {
+  if (!v->copy) return emp_json_number_is_plain(d);
+  emp_json_push_number(v->L, d, &v->spliced);
   return 1;
 }
 
@@ -240,8 +280,7 @@ static int check_whole(validator *v, int idx, double min) {
     if (!isfinite(d) || d != floor(d) || d < min || d > EMP_MAX_EXACT_INT)
       return fail(v, expected, describe(L, idx, got, sizeof got), NULL);
   }
-  emp_json_push_number(L, d, &v->spliced);
-  return 1;
+  return marshal_number(v, d);
 }
 
 /* Seconds for timeouts: positive, finite, and small enough for curl's long milliseconds. */
@@ -253,7 +292,7 @@ static int check_seconds(validator *v, int idx) {
   d = (double)lua_tonumber(v->L, idx);
   if (!(d > 0 && d <= 2147483.0))
     return fail(v, "expected seconds from 0 to 2147483, got %s", describe(v->L, idx, got, sizeof got), NULL);
-  lua_pushnumber(v->L, (lua_Number)d);
+  if (v->copy) lua_pushnumber(v->L, (lua_Number)d);
   return 1;
 }
 
@@ -283,31 +322,39 @@ static int list_length(validator *v, int idx, const char *what, lua_Integer *n) 
 static int check_string_list(validator *v, int idx) {
   lua_State *L = v->L;
   lua_Integer n, i;
-  int out;
+  int out = 0;
   char got[48];
   if (!lua_istable(L, idx)) return fail(v, "expected a list of strings, got %s", describe(L, idx, got, sizeof got), NULL);
   if (!list_length(v, idx, "expected a list of strings, found key %s", &n)) return 0;
-  if (n == 0) { lua_pushnil(L); return 1; } /* an empty list is left out, never sent as {} */
-  lua_createtable(L, (int)n, 0);
-  out = lua_gettop(L);
+  if (n == 0) {   /* an empty list is left out, never sent as {} */
+    if (!v->copy) return 0;
+    lua_pushnil(L);
+    return 1;
+  }
+  if (v->copy) {
+    lua_createtable(L, (int)n, 0);
+    out = lua_gettop(L);
+  }
   for (i = 1; i <= n; i++) {
-    size_t old = emp_path_index(&v->path, i);
+    size_t old = enter_index(v, i);
     lua_rawgeti(L, idx, i);
     if (!check_string(v, lua_gettop(L), EMP_NONEMPTY)) return 0;
-    lua_rawseti(L, out, i);
+    if (v->copy) lua_rawseti(L, out, i);
     lua_pop(L, 1);
-    emp_path_restore(&v->path, old);
+    leave(v, old);
   }
   return 1;
 }
 
 static int check_metadata(validator *v, int idx) {
   lua_State *L = v->L;
-  int out;
+  int out = 0;
   char got[48];
   if (!lua_istable(L, idx)) return fail(v, "expected a table of key = value, got %s", describe(L, idx, got, sizeof got), NULL);
-  lua_newtable(L);
-  out = lua_gettop(L);
+  if (v->copy) {
+    lua_newtable(L);
+    out = lua_gettop(L);
+  }
   lua_pushnil(L);
   while (lua_next(L, idx) != 0) {
     size_t len, old;
@@ -316,21 +363,23 @@ static int check_metadata(validator *v, int idx) {
       return fail(v, "keys must be strings, found key %s", describe(L, -2, got, sizeof got), NULL);
     key = lua_tolstring(L, -2, &len);
     if (!check_text(v, key, len, EMP_NONEMPTY)) return 0;
-    old = emp_path_key(&v->path, key);
+    old = enter_key(v, key);
     if (lua_type(L, -1) == LUA_TSTRING) {
       if (!check_string(v, lua_gettop(L), 0)) return 0;
     } else if (lua_type(L, -1) == LUA_TNUMBER) {
       double d = (double)lua_tonumber(L, -1);
       if (!isfinite(d)) return fail(v, "expected a string or a finite number, got %s", describe(L, -1, got, sizeof got), NULL);
-      emp_json_push_number(L, d, &v->spliced);
+      if (!marshal_number(v, d)) return 0;
     } else {
       return fail(v, "expected a string or a number, got %s", describe(L, -1, got, sizeof got), NULL);
     }
-    emp_path_restore(&v->path, old);
-    lua_pushvalue(L, -3);   /* key */
-    lua_insert(L, -2);      /* key, marshalled value */
-    lua_rawset(L, out);
-    lua_pop(L, 1);          /* the input value; the key stays for lua_next */
+    leave(v, old);
+    if (v->copy) {
+      lua_pushvalue(L, -3);   /* key */
+      lua_insert(L, -2);      /* key, marshalled value */
+      lua_rawset(L, out);
+    }
+    lua_pop(L, 1);            /* the input value; the key stays for lua_next */
   }
   return 1;
 }
@@ -347,12 +396,13 @@ static int check_env_name(validator *v, const char *s, size_t len) {
   return 1;
 }
 
-/* Push {name=, value=} from a name and the value at `value` (absolute). */
+/* Check the value at `value` (absolute) and, in copy mode, push {name=, value=}. */
 static int push_override(validator *v, const char *name, size_t len, int value) {
   lua_State *L = v->L;
-  size_t old = emp_path_key(&v->path, "value");
+  size_t old = enter_key(v, "value");
   if (!check_string(v, value, 0)) return 0;
-  emp_path_restore(&v->path, old);
+  leave(v, old);
+  if (!v->copy) return 1;
   lua_createtable(L, 0, 2);
   lua_insert(L, -2);
   lua_setfield(L, -2, "value");
@@ -366,57 +416,72 @@ static const emp_field override_fields[] = {
   { NULL, EMP_T_STRING, 0, NULL }
 };
 
+/* Push the name and the value of the {name = ..., value = ...} at `item`
+ * (nil where missing), refusing any other key. One walk over the item's
+ * keys: no field lookups. */
+static int override_parts(validator *v, int item) {
+  lua_State *L = v->L;
+  int name, value;
+  char got[48];
+  lua_pushnil(L);
+  lua_pushnil(L);
+  value = lua_gettop(L);
+  name = value - 1;
+  lua_pushnil(L);
+  while (lua_next(L, item) != 0) {
+    size_t len;
+    const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &len) : NULL;
+    if (key == NULL) return fail(v, "expected {name = ..., value = ...}, found key %s", describe(L, -2, got, sizeof got), NULL);
+    if (len == 4 && memcmp(key, "name", 4) == 0) lua_replace(L, name);
+    else if (len == 5 && memcmp(key, "value", 5) == 0) lua_replace(L, value);
+    else return fail_unknown(v, key, override_fields);
+  }
+  return 1;
+}
+
 static int overrides_from_list(validator *v, int idx, lua_Integer n) {
   lua_State *L = v->L;
   lua_Integer i;
-  int out, seen;
+  int out = 0, seen;
   char got[48];
-  lua_newtable(L);
+  lua_createtable(L, 0, (int)n);   /* sized once: no rehash per name */
   seen = lua_gettop(L);
-  lua_createtable(L, (int)n, 0);
-  out = lua_gettop(L);
+  if (v->copy) {
+    lua_createtable(L, (int)n, 0);
+    out = lua_gettop(L);
+  }
   for (i = 1; i <= n; i++) {
-    size_t old = emp_path_index(&v->path, i), len;
+    size_t old = enter_index(v, i), len, o;
     int item, nameidx;
     const char *name;
     lua_rawgeti(L, idx, i);
     item = lua_gettop(L);
     if (!lua_istable(L, item)) return fail(v, "expected {name = ..., value = ...}, got %s", describe(L, item, got, sizeof got), NULL);
-    lua_pushnil(L);
-    while (lua_next(L, item) != 0) {
-      const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
-      if (key == NULL) return fail(v, "expected {name = ..., value = ...}, found key %s", describe(L, -2, got, sizeof got), NULL);
-      if (strcmp(key, "name") != 0 && strcmp(key, "value") != 0) return fail_unknown(v, key, override_fields);
-      lua_pop(L, 1);
+    if (!override_parts(v, item)) return 0;
+    nameidx = item + 1;
+    o = enter_key(v, "name");
+    if (lua_type(L, nameidx) != LUA_TSTRING) {
+      if (lua_isnil(L, nameidx)) return fail(v, "is required", NULL, NULL);
+      return fail(v, "expected a string, got %s", describe(L, nameidx, got, sizeof got), NULL);
     }
-    emp_raw_field(L, item, "name");
-    nameidx = lua_gettop(L);
-    {
-      size_t o = emp_path_key(&v->path, "name");
-      if (lua_type(L, nameidx) != LUA_TSTRING) {
-        if (lua_isnil(L, nameidx)) return fail(v, "is required", NULL, NULL);
-        return fail(v, "expected a string, got %s", describe(L, nameidx, got, sizeof got), NULL);
-      }
-      name = lua_tolstring(L, nameidx, &len);
-      if (!check_env_name(v, name, len)) return 0;
-      lua_pushvalue(L, nameidx);
-      lua_rawget(L, seen);
-      if (!lua_isnil(L, -1)) return fail(v, "%s is set twice", name, NULL);
-      lua_pop(L, 1);
-      lua_pushvalue(L, nameidx);
-      lua_pushboolean(L, 1);
-      lua_rawset(L, seen);
-      emp_path_restore(&v->path, o);
-    }
-    emp_raw_field(L, item, "value");
-    if (lua_isnil(L, -1)) {
-      emp_path_key(&v->path, "value");
+    name = lua_tolstring(L, nameidx, &len);
+    if (!check_env_name(v, name, len)) return 0;
+    lua_pushvalue(L, nameidx);
+    lua_rawget(L, seen);
+    if (!lua_isnil(L, -1)) return fail(v, "%s is set twice", name, NULL);
+    lua_pop(L, 1);
+    lua_pushvalue(L, nameidx);
+    lua_pushboolean(L, 1);
+    lua_rawset(L, seen);
+    leave(v, o);
+    if (lua_isnil(L, nameidx + 1)) {
+      enter_key(v, "value");
       return fail(v, "is required", NULL, NULL);
     }
-    if (!push_override(v, name, len, lua_gettop(L))) return 0;
-    lua_rawseti(L, out, i);
-    lua_settop(L, out);
-    emp_path_restore(&v->path, old);
+    if (!push_override(v, name, len, nameidx + 1)) return 0;
+    if (v->copy) lua_rawseti(L, out, i);
+    lua_settop(L, item - 1);
+    leave(v, old);
   }
   lua_remove(L, seen);
   return 1;
@@ -426,7 +491,8 @@ static int compare_names(const void *a, const void *b) {
   return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* {NAME = "value"} is sent as a list sorted by name, so the body is stable. */
+/* {NAME = "value"} is sent as a list sorted by name, so the body is stable.
+ * Copy mode only: check mode sends such a table to the copy pass. */
 static int overrides_from_map(validator *v, int idx) {
   lua_State *L = v->L;
   size_t count = 0, i;
@@ -483,10 +549,17 @@ static int check_env_overrides(validator *v, int idx) {
   if (!lua_istable(L, idx))
     return fail(v, "expected a list of {name=, value=} or a map of NAME = value, got %s", describe(L, idx, got, sizeof got), NULL);
   lua_pushnil(L);
-  if (lua_next(L, idx) == 0) { lua_pushnil(L); return 1; } /* empty: left out */
+  if (lua_next(L, idx) == 0) {   /* empty: left out */
+    if (!v->copy) return 0;
+    lua_pushnil(L);
+    return 1;
+  }
   lua_pop(L, 2);
   lua_rawgeti(L, idx, 1);
-  if (lua_isnil(L, -1)) { lua_pop(L, 1); return overrides_from_map(v, idx); }
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    return v->copy ? overrides_from_map(v, idx) : 0;
+  }
   lua_pop(L, 1);
   if (!list_length(v, idx, "mixes list items with NAME = value pairs (found key %s)", &n)) return 0;
   return overrides_from_list(v, idx, n);
@@ -509,34 +582,37 @@ static int check_any(validator *v, int idx, int depth) {
   lua_State *L = v->L;
   char got[48];
   switch (lua_type(L, idx)) {
-    case LUA_TBOOLEAN: lua_pushvalue(L, idx); return 1;
+    case LUA_TBOOLEAN: return check_bool(v, idx);
     case LUA_TSTRING: return check_string(v, idx, 0);
     case LUA_TNUMBER: {
       double d = (double)lua_tonumber(L, idx);
       if (!isfinite(d)) return fail(v, "expected a finite number, got %s", describe(L, idx, got, sizeof got), NULL);
-      emp_json_push_number(L, d, &v->spliced);
-      return 1;
+      return marshal_number(v, d);
     }
     case LUA_TTABLE: {
-      int out;
+      int out = 0;
       if (depth >= EMP_MAX_PASSTHROUGH_DEPTH)
         return fail(v, "nests deeper than %s levels (a table that contains itself?)", "32", NULL);
       luaL_checkstack(L, 6, "empirical: nesting");
-      lua_newtable(L);
-      out = lua_gettop(L);
+      if (v->copy) {
+        lua_newtable(L);
+        out = lua_gettop(L);
+      }
       lua_pushnil(L);
       while (lua_next(L, idx) != 0) {
         size_t old;
         if (lua_type(L, -2) == LUA_TSTRING) {
           if (!check_key(v, -2)) return 0;
-          old = emp_path_key(&v->path, lua_tostring(L, -2));
-        } else if (lua_type(L, -2) == LUA_TNUMBER) old = emp_path_index(&v->path, (long long)lua_tonumber(L, -2));
+          old = enter_key(v, lua_tostring(L, -2));
+        } else if (lua_type(L, -2) == LUA_TNUMBER) old = enter_index(v, (long long)lua_tonumber(L, -2));
         else return fail(v, "has a key that JSON cannot carry (%s)", describe(L, -2, got, sizeof got), NULL);
         if (!check_any(v, lua_gettop(L), depth + 1)) return 0;
-        emp_path_restore(&v->path, old);
-        lua_pushvalue(L, -3);
-        lua_insert(L, -2);
-        lua_rawset(L, out);
+        leave(v, old);
+        if (v->copy) {
+          lua_pushvalue(L, -3);
+          lua_insert(L, -2);
+          lua_rawset(L, out);
+        }
         lua_pop(L, 1);
       }
       return 1;
@@ -548,10 +624,11 @@ static int check_any(validator *v, int idx, int depth) {
 
 /* --- objects -------------------------------------------------------------- */
 
-static const emp_field *find_field(const emp_schema *s, const char *name) {
+/* The field called `name` (len bytes: a key with a NUL in it is no field). */
+static const emp_field *find_field(const emp_schema *s, const char *name, size_t len) {
   const emp_field *f;
   for (f = s->fields; f->name != NULL; f++)
-    if (strcmp(f->name, name) == 0) return f;
+    if (f->name[0] == name[0] && strcmp(f->name, name) == 0) return strlen(f->name) == len ? f : NULL;
   return NULL;
 }
 
@@ -574,6 +651,37 @@ static int check_field(validator *v, int idx, const emp_field *f) {
   return fail(v, "has a type this module does not know", NULL, NULL);
 }
 
+/* Check mode: one walk over the caller's keys, checking each as it comes,
+ * then the required and exclusive fields from the set of keys seen. */
+static int check_fields_in_place(validator *v, int idx, const emp_schema *s, int top) {
+  lua_State *L = v->L;
+  uint64_t seen = 0;   /* bit i: s->fields[i] is set */
+  const emp_field *f;
+  int set = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx) != 0) {
+    size_t len;
+    const char *key;
+    if (lua_type(L, -2) != LUA_TSTRING) return 0;
+    key = lua_tolstring(L, -2, &len);
+    if ((f = find_field(s, key, len)) != NULL) {
+      if (!check_field(v, lua_gettop(L), f)) return 0;
+      seen |= UINT64_C(1) << (f - s->fields);
+    } else if (v->strict || !top || !check_key(v, -2) || !check_any(v, lua_gettop(L), 1)) {
+      return 0;
+    }
+    lua_pop(L, 1);
+  }
+  for (f = s->fields; f->name != NULL; f++)
+    if ((f->flags & EMP_REQUIRED) && !(seen & (UINT64_C(1) << (f - s->fields)))) return 0;
+  if (s->exclusive != NULL) {
+    const char *const *name;
+    for (name = s->exclusive; *name != NULL; name++)
+      if (seen & (UINT64_C(1) << (find_field(s, *name, strlen(*name)) - s->fields))) set++;
+  }
+  return set <= 1;
+}
+
 static int check_object(validator *v, int idx, const emp_schema *s, int top) {
   lua_State *L = v->L;
   const emp_field *f;
@@ -582,15 +690,19 @@ static int check_object(validator *v, int idx, const emp_schema *s, int top) {
   char got[48];
   if (!lua_istable(L, idx)) return fail(v, "expected a table, got %s", describe(L, idx, got, sizeof got), NULL);
   luaL_checkstack(L, 8, "empirical: nesting");
+  if (!v->copy) return check_fields_in_place(v, idx, s, top);
 
-  /* Unknown keys first; of several, the same one is named every time. */
+  /* Copy mode walks the schema, not the keys, so that of several errors the
+   * same one is named every time: unknown keys first (the first by name),
+   * then fields in schema order. */
   lua_pushnil(L);
   while (lua_next(L, idx) != 0) {
+    size_t len;
     const char *key;
     if (lua_type(L, -2) != LUA_TSTRING)
       return fail(v, "expected named fields, found key %s", describe(L, -2, got, sizeof got), NULL);
-    key = lua_tostring(L, -2);
-    if (find_field(s, key) == NULL && (v->strict || !top) && (unknown == NULL || strcmp(key, unknown) < 0))
+    key = lua_tolstring(L, -2, &len);
+    if (find_field(s, key, len) == NULL && (v->strict || !top) && (unknown == NULL || strcmp(key, unknown) < 0))
       unknown = key;
     lua_pop(L, 1);
   }
@@ -602,10 +714,8 @@ static int check_object(validator *v, int idx, const emp_schema *s, int top) {
       emp_raw_field(L, idx, *name);
       if (!lua_isnil(L, -1)) {
         if (first != NULL) {
-          size_t old = emp_path_key(&v->path, first);
-          fail(v, "cannot be used together with %s; pick one", *name, NULL);
-          emp_path_restore(&v->path, old);
-          return 0;
+          emp_path_key(&v->path, first);
+          return fail(v, "cannot be used together with %s; pick one", *name, NULL);
         }
         first = *name;
       }
@@ -631,8 +741,9 @@ static int check_object(validator *v, int idx, const emp_schema *s, int top) {
   if (top && !v->strict) {
     lua_pushnil(L);
     while (lua_next(L, idx) != 0) {
-      const char *key = lua_tostring(L, -2);
-      if (find_field(s, key) == NULL) {
+      size_t len;
+      const char *key = lua_tolstring(L, -2, &len);
+      if (find_field(s, key, len) == NULL) {
         size_t old;
         if (!check_key(v, -2)) return 0;
         old = emp_path_key(&v->path, key);
@@ -648,23 +759,40 @@ static int check_object(validator *v, int idx, const emp_schema *s, int top) {
   return 1;
 }
 
+static void validator_init(validator *v, lua_State *L, emp_kind kind, int strict, int copy) {
+  v->L = L;
+  v->kind = kind;
+  v->strict = strict;
+  v->copy = copy;
+  v->spliced = 0;
+  v->path.len = 0;
+  v->path.text[0] = '\0';
+}
+
+static int refuse_non_table(lua_State *L, int input, emp_kind kind, const char *what) {
+  char got[48];
+  emp_error_push(L, kind, what, "expected a table, got %s", describe(L, input, got, sizeof got));
+  return 0;
+}
+
 int emp_validate(lua_State *L, const emp_schema *schema, int input, emp_kind kind,
                  int strict, const char *what, int *spliced) {
   validator v;
   int ok;
-  v.L = L;
-  v.kind = kind;
-  v.strict = strict;
-  v.spliced = 0;
-  v.path.len = 0;
-  v.path.text[0] = '\0';
-  if (!lua_istable(L, input)) {
-    char got[48];
-    emp_error_push(L, kind, what, "expected a table, got %s", describe(L, input, got, sizeof got));
-    return 0;
-  }
+  if (!lua_istable(L, input)) return refuse_non_table(L, input, kind, what);
+  validator_init(&v, L, kind, strict, 1);
   ok = check_object(&v, input, schema, 1);
   if (spliced) *spliced = v.spliced;
+  return ok;
+}
+
+int emp_check_in_place(lua_State *L, const emp_schema *schema, int input, int strict) {
+  validator v;
+  int top = lua_gettop(L), ok;
+  if (!lua_istable(L, input)) return 0;
+  validator_init(&v, L, EMP_INVALID, strict, 0);
+  ok = check_object(&v, input, schema, 1);
+  lua_settop(L, top);
   return ok;
 }
 
@@ -677,59 +805,66 @@ static int has_body(const emp_schema *s) {
   return 0;
 }
 
+static int has_path_fields(const emp_schema *s) {
+  const emp_field *f;
+  for (f = s->fields; f->name != NULL; f++)
+    if (f->flags & EMP_IN_PATH) return 1;
+  return 0;
+}
+
 /* Push the endpoint's path with each {name} replaced by the validated whole
  * number from params: only digits ever reach a path. */
 static void push_path(lua_State *L, const emp_endpoint *ep, int params) {
-  luaL_Buffer b;
+  char path[EMP_PATH_MAX];
   const char *t = ep->path;
-  luaL_buffinit(L, &b);
-  while (*t != '\0') {
+  size_t n = 0;
+  while (*t != '\0' && n < sizeof path - 24) {
     const char *close;
-    if (*t != '{' || (close = strchr(t, '}')) == NULL) { luaL_addchar(&b, *t++); continue; }
+    if (*t != '{' || (close = strchr(t, '}')) == NULL) { path[n++] = *t++; continue; }
     {
-      char name[32], digits[32];
-      size_t n = (size_t)(close - t - 1);
-      double d;
-      if (n >= sizeof name) n = sizeof name - 1;
-      memcpy(name, t + 1, n);
-      name[n] = '\0';
+      char name[32], digits[24], *end = digits + sizeof digits, *start;
+      size_t len = (size_t)(close - t - 1);
+      if (len >= sizeof name) len = sizeof name - 1;
+      memcpy(name, t + 1, len);
+      name[len] = '\0';
       emp_raw_field(L, params, name);
-      d = (double)lua_tonumber(L, -1); /* checked by check_whole: 1 .. 2^53 */
+      /* checked by check_whole: a whole number from 1 to 2^53 */
+      start = digits_before(end, (unsigned long long)lua_tonumber(L, -1));
       lua_pop(L, 1);
-      snprintf(digits, sizeof digits, "%.0f", d);
-      luaL_addstring(&b, digits);
+      memcpy(path + n, start, (size_t)(end - start));
+      n += (size_t)(end - start);
       t = close + 1;
     }
   }
-  luaL_pushresult(&b);
+  lua_pushlstring(L, path, n);
 }
 
-int emp_encode(lua_State *L, const emp_endpoint *ep, int params, int strict) {
-  int spliced, out, req;
-  if (!emp_validate(L, ep->input, params, EMP_INVALID, strict, "params", &spliced)) {
-    lua_pushnil(L);
-    lua_insert(L, -2);
-    return 2;
+int emp_marshal(lua_State *L, const emp_endpoint *ep, int params, int strict) {
+  int spliced = 0, body = has_body(ep->input);
+  /* The caller's table goes to cjson as it is when it is valid and needs no
+   * rewriting; a body without the path's fields (rerun) is always a copy. */
+  if ((!body || !has_path_fields(ep->input)) && emp_check_in_place(L, ep->input, params, strict)) {
+    lua_pushvalue(L, params);
+  } else if (!emp_validate(L, ep->input, params, EMP_INVALID, strict, "params", &spliced)) {
+    return 0;
   }
-  out = lua_gettop(L);
-  lua_createtable(L, 0, 3);
-  req = lua_gettop(L);
-  lua_pushstring(L, ep->method);
-  lua_setfield(L, req, "method");
   push_path(L, ep, params);
-  lua_setfield(L, req, "path");
-  if (has_body(ep->input)) {
+  if (!body) {
+    lua_pushnil(L);
+  } else {
     const emp_field *f;
-    for (f = ep->input->fields; f->name != NULL; f++)
-      if (f->flags & EMP_IN_PATH) {
-        lua_pushnil(L);
-        lua_setfield(L, out, f->name);
-      }
+    int out = lua_gettop(L) - 1;
+    if (!lua_rawequal(L, out, params))
+      for (f = ep->input->fields; f->name != NULL; f++)
+        if (f->flags & EMP_IN_PATH) {
+          lua_pushnil(L);
+          lua_setfield(L, out, f->name);
+        }
     if (!emp_json_encode(L, out, spliced)) {
-      emp_fail(L, EMP_INVALID, NULL, "could not be encoded as JSON: %s", lua_tostring(L, -1));
-      return 2;
+      emp_error_push(L, EMP_INVALID, NULL, "could not be encoded as JSON: %s", lua_tostring(L, -1));
+      return 0;
     }
-    lua_setfield(L, req, "body");
   }
+  lua_remove(L, -3);   /* the validated table */
   return 1;
 }

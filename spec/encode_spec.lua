@@ -57,6 +57,48 @@ describe("encode", function()
       assert.equal('{"environment":"s"}', text)
     end)
 
+    -- A valid table that needs no rewriting goes to cjson as the caller built
+    -- it; one that does (a map of overrides, an empty list, a number 14
+    -- digits cannot carry, -0) is copied first. Either way, the same body.
+    it("sends the same body whether the table is sent as it is or rewritten first", function()
+      local as_is = body_of { environment = "s", metadata = { n = 3 },
+                              environment_variables_overrides = { { name = "A", value = "1" }, { name = "B", value = "2" } } }
+      local rewritten = body_of { environment = "s", metadata = { n = 3.0 }, tags = {},
+                                  environment_variables_overrides = { B = "2", A = "1" } }
+      assert.same(as_is, rewritten)
+      local _, text = body_of { environment = "s", metadata = { zero = -0.0, big = 2 ^ 53 } }
+      assert.matches('"zero":0[,}]', text)
+      assert.matches('"big":9007199254740992[,}]', text)
+    end)
+
+    it("never changes the caller's table", function()
+      local function deep_copy(t)
+        if type(t) ~= "table" then return t end
+        local out = {}
+        for k, v in pairs(t) do out[k] = deep_copy(v) end
+        return out
+      end
+      local inputs = {
+        { "trigger", { environment = "s", tags = { "@a" }, environment_variables_overrides = { { name = "A", value = "1" } } } },
+        { "trigger", { environment = "s", tags = {}, environment_variables_overrides = { B = "2", A = "1" } } },
+        { "trigger", { environment = "s", future = { x = 2 ^ 60 } }, { strict = false } },
+        { "rerun", { id = 5, only_failed = true } },
+        { "get", { id = 7 } },
+      }
+      for _, row in ipairs(inputs) do
+        local before = deep_copy(row[2])
+        assert.truthy(empirical.encode(row[1], row[2], row[3]))
+        assert.same(before, row[2])
+      end
+    end)
+
+    it("takes a key with a NUL byte in it for no field at all", function()
+      local req, err = empirical.encode("trigger", { environment = "s", ["environment\0x"] = "y" })
+      assert.is_nil(req)
+      assert.equal("invalid", err.kind)
+      assert.matches("unknown field", err.message)
+    end)
+
     it("reads tables raw: metamethods are never called", function()
       local params = setmetatable({ environment = "s" }, { __index = function() error("must not be called") end,
                                                           __pairs = function() error("must not be called") end })
