@@ -9,7 +9,7 @@
 #include "decode.h"
 #include "json.h"
 #include "retry.h"
-#include "validate.h"
+#include "text.h"
 
 /* Response schemas nest four deep (data.test_run.testRun.id). */
 #define MAX_SCHEMA_DEPTH 8

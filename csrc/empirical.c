@@ -1,7 +1,8 @@
 /* empirical.core: the module entry. Validation and marshalling of the three
- * endpoints (validate.c, decode.c, from the data in schema.c), transport
- * (client.c, request.c, retry.c), events (events.c), errors (errors.c).
- * The Lua layer is lua/empirical. */
+ * endpoints (validate.c with overrides.c, decode.c, text.c, from the data in
+ * schema.c; JSON through lua-cjson in json.c), transport (client.c,
+ * request.c, retry.c), events (events.c), errors (errors.c), and the Lua
+ * versions (compat.c). The Lua layer is lua/empirical. */
 #include <stdio.h>
 #include <unistd.h>
 

@@ -47,7 +47,7 @@ int emp_json_number_is_plain(double d) {
 void emp_json_push_number(lua_State *L, double d, int *spliced) {
   char text[40];
   if (d == floor(d) && fabs(d) < 1e14) {   /* the common case: exact in 14 digits */
-    emp_pushwhole(L, d);
+    emp_pushwhole(L, d == 0 ? 0.0 : d);     /* -0 goes out as 0, on every Lua */
     return;
   }
   if (d != floor(d)) {

@@ -1,4 +1,6 @@
-/* One generic validator and marshaller for every schema in schema.c.
+/* One generic validator and marshaller for every schema in schema.c;
+ * environment variable overrides are in overrides.c, the state and the
+ * checks the two files share in check.h.
  *
  * It runs in one of two modes:
  * - copy: each check_* function takes the absolute index of a value, pushes
@@ -14,87 +16,16 @@
  * points return only the top values. */
 #include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 
+#include "check.h"
 #include "json.h"
-#include "validate.h"
 
 /* Past this depth a pass-through value is refused (a cyclic table, say). */
 #define EMP_MAX_PASSTHROUGH_DEPTH 32
 
-typedef struct validator {
-  lua_State *L;
-  emp_kind kind;   /* EMP_INVALID for requests, EMP_CONFIG for options */
-  int strict;
-  int copy;        /* 1: copy mode; 0: check mode (see the top of this file) */
-  int spliced;
-  emp_path path;   /* copy mode only: paths are for error messages */
-} validator;
-
-/* --- paths ---------------------------------------------------------------- */
-
-/* Paths are built for every field checked, so no printf here: it showed
- * in the encode profile. A path too long for the buffer is cut short. */
-static size_t path_append(emp_path *p, const char *text, size_t n) {
-  size_t old = p->len;
-  if (n > EMP_PATH_MAX - 1 - p->len) n = EMP_PATH_MAX - 1 - p->len;
-  memcpy(p->text + p->len, text, n);
-  p->len += n;
-  p->text[p->len] = '\0';
-  return old;
-}
-
-size_t emp_path_key(emp_path *p, const char *key) {
-  size_t old = p->len;
-  if (p->len > 0) path_append(p, ".", 1);
-  path_append(p, key, strlen(key));
-  return old;
-}
-
-/* Write the decimal digits of u so that they end just before `end`; return
- * where they start. */
-static char *digits_before(char *end, unsigned long long u) {
-  do { *--end = (char)('0' + u % 10); u /= 10; } while (u > 0);
-  return end;
-}
-
-size_t emp_path_index(emp_path *p, long long index) {
-  char text[32], *end = text + sizeof text, *t = end;
-  unsigned long long u = index < 0 ? 0ULL - (unsigned long long)index : (unsigned long long)index;
-  *--t = ']';
-  t = digits_before(t, u);
-  if (index < 0) *--t = '-';
-  *--t = '[';
-  return path_append(p, t, (size_t)(end - t));
-}
-
-void emp_path_restore(emp_path *p, size_t len) {
-  p->len = len;
-  p->text[len] = '\0';
-}
-
-/* The path of the value being checked, in copy mode. */
-static size_t enter_key(validator *v, const char *key) {
-  return v->copy ? emp_path_key(&v->path, key) : 0;
-}
-
-static size_t enter_index(validator *v, long long index) {
-  return v->copy ? emp_path_index(&v->path, index) : 0;
-}
-
-static void leave(validator *v, size_t old) {
-  if (v->copy) emp_path_restore(&v->path, old);
-}
-
-static int fail(validator *v, const char *fmt, const char *a, const char *b) {
-  if (v->copy) emp_error_push(v->L, v->kind, v->path.len ? v->path.text : NULL, fmt, a, b);
-  return 0;
-}
-
-/* "a string", "a boolean", "the number 2.5": for "expected X, got Y". */
-static const char *describe(lua_State *L, int idx, char *buf, size_t size) {
+const char *emp_describe(lua_State *L, int idx, char *buf, size_t size) {
   if (lua_type(L, idx) == LUA_TNUMBER) {
     if (emp_isinteger(L, idx))
       snprintf(buf, size, "%lld", (long long)lua_tointeger(L, idx));
@@ -118,83 +49,11 @@ void emp_raw_field(lua_State *L, int idx, const char *name) {
   lua_rawget(L, idx);
 }
 
-/* --- UTF-8 ---------------------------------------------------------------- */
-
-int emp_utf8_valid(const char *text, size_t len, size_t *bad) {
-  const unsigned char *s = (const unsigned char *)text;
-  size_t i = 0;
-  while (i < len) {
-    unsigned c = s[i];
-    size_t need;
-    unsigned min, cp;
-    if (c < 0x80) {
-      /* Responses are mostly ASCII: step over eight such bytes at a time. */
-      uint64_t word;
-      while (i + 8 <= len) {
-        memcpy(&word, s + i, 8);
-        if (word & 0x8080808080808080ULL) break;
-        i += 8;
-      }
-      if (i < len && s[i] < 0x80) i++;
-      continue;
-    }
-    if (c >= 0xC2 && c <= 0xDF)      { need = 1; min = 0x80;    cp = c & 0x1F; }
-    else if (c >= 0xE0 && c <= 0xEF) { need = 2; min = 0x800;   cp = c & 0x0F; }
-    else if (c >= 0xF0 && c <= 0xF4) { need = 3; min = 0x10000; cp = c & 0x07; }
-    else goto invalid;
-    if (len - i <= need) goto invalid;
-    {
-      size_t k;
-      for (k = 1; k <= need; k++) {
-        if ((s[i + k] & 0xC0) != 0x80) goto invalid;
-        cp = (cp << 6) | (s[i + k] & 0x3F);
-      }
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) goto invalid;
-    i += need + 1;
-  }
-  return 1;
-invalid:
-  if (bad) *bad = i;
-  return 0;
-}
-
-/* --- "did you mean" ------------------------------------------------------- */
-
-/* Edit distance (with transpositions) of two short names. */
-static size_t edit_distance(const char *a, const char *b) {
-  size_t la = strlen(a), lb = strlen(b), i, j;
-  size_t d[48][48];
-  if (la >= 48 || lb >= 48) return (size_t)-1;
-  for (i = 0; i <= la; i++) d[i][0] = i;
-  for (j = 0; j <= lb; j++) d[0][j] = j;
-  for (i = 1; i <= la; i++)
-    for (j = 1; j <= lb; j++) {
-      size_t cost = a[i - 1] != b[j - 1], best = d[i - 1][j - 1] + cost;
-      if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
-      if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
-        best = d[i - 2][j - 2] + 1;
-      d[i][j] = best;
-    }
-  return d[la][lb];
-}
-
-static const char *closest_name(const char *name, const emp_field *fields) {
-  const char *best = NULL;
-  size_t best_distance = (size_t)-1, limit = strlen(name) / 3 + 1;
-  for (; fields->name != NULL; fields++) {
-    size_t d = edit_distance(name, fields->name);
-    if (d < best_distance) { best_distance = d; best = fields->name; }
-  }
-  return best_distance <= limit ? best : NULL;
-}
-
-static int fail_unknown(validator *v, const char *name, const emp_field *fields) {
+int emp_fail_unknown(validator *v, const char *name, const emp_field *fields) {
   const char *suggestion;
   size_t old;
   if (!v->copy) return 0;
-  suggestion = closest_name(name, fields);
+  suggestion = emp_closest_name(name, fields);
   old = emp_path_key(&v->path, name);
   if (suggestion != NULL)
     fail(v, "unknown field, did you mean %s?", suggestion, NULL);
@@ -216,7 +75,7 @@ static int fail_unknown(validator *v, const char *name, const emp_field *fields)
 
 /* --- scalars -------------------------------------------------------------- */
 
-static int check_text(validator *v, const char *s, size_t len, unsigned flags) {
+int emp_check_text(validator *v, const char *s, size_t len, unsigned flags) {
   size_t bad;
   char detail[64];
   if (len == 0 && (flags & EMP_NONEMPTY)) return fail(v, "must not be empty", NULL, NULL);
@@ -234,14 +93,14 @@ static int check_text(validator *v, const char *s, size_t len, unsigned flags) {
   return 1;
 }
 
-static int check_string(validator *v, int idx, unsigned flags) {
+int emp_check_string(validator *v, int idx, unsigned flags) {
   size_t len;
   const char *s;
   char got[48];
   if (lua_type(v->L, idx) != LUA_TSTRING)
-    return fail(v, "expected a string, got %s", describe(v->L, idx, got, sizeof got), NULL);
+    return fail(v, "expected a string, got %s", emp_describe(v->L, idx, got, sizeof got), NULL);
   s = lua_tolstring(v->L, idx, &len);
-  if (!check_text(v, s, len, flags)) return 0;
+  if (!emp_check_text(v, s, len, flags)) return 0;
   if (v->copy) lua_pushvalue(v->L, idx);
   return 1;
 }
@@ -249,7 +108,7 @@ static int check_string(validator *v, int idx, unsigned flags) {
 static int check_bool(validator *v, int idx) {
   char got[48];
   if (lua_type(v->L, idx) != LUA_TBOOLEAN)
-    return fail(v, "expected a boolean, got %s", describe(v->L, idx, got, sizeof got), NULL);
+    return fail(v, "expected a boolean, got %s", emp_describe(v->L, idx, got, sizeof got), NULL);
   if (v->copy) lua_pushvalue(v->L, idx);
   return 1;
 }
@@ -269,16 +128,16 @@ static int check_whole(validator *v, int idx, double min) {
                                   : "expected a whole number from 0 to 2^53, got %s";
   char got[48];
   double d;
-  if (lua_type(L, idx) != LUA_TNUMBER) return fail(v, expected, describe(L, idx, got, sizeof got), NULL);
+  if (lua_type(L, idx) != LUA_TNUMBER) return fail(v, expected, emp_describe(L, idx, got, sizeof got), NULL);
   if (emp_isinteger(L, idx)) {
     lua_Integer n = lua_tointeger(L, idx);
     if (n < (lua_Integer)min || n > (lua_Integer)EMP_MAX_EXACT_INT)
-      return fail(v, expected, describe(L, idx, got, sizeof got), NULL);
+      return fail(v, expected, emp_describe(L, idx, got, sizeof got), NULL);
     d = (double)n;
   } else {
     d = (double)lua_tonumber(L, idx);
     if (!isfinite(d) || d != floor(d) || d < min || d > EMP_MAX_EXACT_INT)
-      return fail(v, expected, describe(L, idx, got, sizeof got), NULL);
+      return fail(v, expected, emp_describe(L, idx, got, sizeof got), NULL);
   }
   return marshal_number(v, d);
 }
@@ -288,18 +147,17 @@ static int check_seconds(validator *v, int idx) {
   char got[48];
   double d;
   if (lua_type(v->L, idx) != LUA_TNUMBER)
-    return fail(v, "expected seconds (a number > 0), got %s", describe(v->L, idx, got, sizeof got), NULL);
+    return fail(v, "expected seconds (a number > 0), got %s", emp_describe(v->L, idx, got, sizeof got), NULL);
   d = (double)lua_tonumber(v->L, idx);
   if (!(d > 0 && d <= 2147483.0))
-    return fail(v, "expected seconds from 0 to 2147483, got %s", describe(v->L, idx, got, sizeof got), NULL);
+    return fail(v, "expected seconds from 0 to 2147483, got %s", emp_describe(v->L, idx, got, sizeof got), NULL);
   if (v->copy) lua_pushnumber(v->L, (lua_Number)d);
   return 1;
 }
 
 /* --- lists and maps ------------------------------------------------------- */
 
-/* The table at idx is a list 1..n with no holes and no other keys. */
-static int list_length(validator *v, int idx, const char *what, lua_Integer *n) {
+int emp_list_length(validator *v, int idx, const char *what, lua_Integer *n) {
   lua_State *L = v->L;
   lua_Integer count = 0, max = 0;
   char got[48];
@@ -307,7 +165,7 @@ static int list_length(validator *v, int idx, const char *what, lua_Integer *n) 
   while (lua_next(L, idx) != 0) {
     lua_Number k;
     if (lua_type(L, -2) != LUA_TNUMBER || (k = lua_tonumber(L, -2)) < 1 || k != floor(k) || k > EMP_MAX_EXACT_INT) {
-      describe(L, -2, got, sizeof got);
+      emp_describe(L, -2, got, sizeof got);
       return fail(v, what, got, NULL);
     }
     count++;
@@ -324,8 +182,8 @@ static int check_string_list(validator *v, int idx) {
   lua_Integer n, i;
   int out = 0;
   char got[48];
-  if (!lua_istable(L, idx)) return fail(v, "expected a list of strings, got %s", describe(L, idx, got, sizeof got), NULL);
-  if (!list_length(v, idx, "expected a list of strings, found key %s", &n)) return 0;
+  if (!lua_istable(L, idx)) return fail(v, "expected a list of strings, got %s", emp_describe(L, idx, got, sizeof got), NULL);
+  if (!emp_list_length(v, idx, "expected a list of strings, found key %s", &n)) return 0;
   if (n == 0) {   /* an empty list is left out, never sent as {} */
     if (!v->copy) return 0;
     lua_pushnil(L);
@@ -338,7 +196,7 @@ static int check_string_list(validator *v, int idx) {
   for (i = 1; i <= n; i++) {
     size_t old = enter_index(v, i);
     lua_rawgeti(L, idx, i);
-    if (!check_string(v, lua_gettop(L), EMP_NONEMPTY)) return 0;
+    if (!emp_check_string(v, lua_gettop(L), EMP_NONEMPTY)) return 0;
     if (v->copy) lua_rawseti(L, out, i);
     lua_pop(L, 1);
     leave(v, old);
@@ -350,7 +208,7 @@ static int check_metadata(validator *v, int idx) {
   lua_State *L = v->L;
   int out = 0;
   char got[48];
-  if (!lua_istable(L, idx)) return fail(v, "expected a table of key = value, got %s", describe(L, idx, got, sizeof got), NULL);
+  if (!lua_istable(L, idx)) return fail(v, "expected a table of key = value, got %s", emp_describe(L, idx, got, sizeof got), NULL);
   if (v->copy) {
     lua_newtable(L);
     out = lua_gettop(L);
@@ -360,18 +218,18 @@ static int check_metadata(validator *v, int idx) {
     size_t len, old;
     const char *key;
     if (lua_type(L, -2) != LUA_TSTRING)
-      return fail(v, "keys must be strings, found key %s", describe(L, -2, got, sizeof got), NULL);
+      return fail(v, "keys must be strings, found key %s", emp_describe(L, -2, got, sizeof got), NULL);
     key = lua_tolstring(L, -2, &len);
-    if (!check_text(v, key, len, EMP_NONEMPTY)) return 0;
+    if (!emp_check_text(v, key, len, EMP_NONEMPTY)) return 0;
     old = enter_key(v, key);
     if (lua_type(L, -1) == LUA_TSTRING) {
-      if (!check_string(v, lua_gettop(L), 0)) return 0;
+      if (!emp_check_string(v, lua_gettop(L), 0)) return 0;
     } else if (lua_type(L, -1) == LUA_TNUMBER) {
       double d = (double)lua_tonumber(L, -1);
-      if (!isfinite(d)) return fail(v, "expected a string or a finite number, got %s", describe(L, -1, got, sizeof got), NULL);
+      if (!isfinite(d)) return fail(v, "expected a string or a finite number, got %s", emp_describe(L, -1, got, sizeof got), NULL);
       if (!marshal_number(v, d)) return 0;
     } else {
-      return fail(v, "expected a string or a number, got %s", describe(L, -1, got, sizeof got), NULL);
+      return fail(v, "expected a string or a number, got %s", emp_describe(L, -1, got, sizeof got), NULL);
     }
     leave(v, old);
     if (v->copy) {
@@ -382,187 +240,6 @@ static int check_metadata(validator *v, int idx) {
     lua_pop(L, 1);            /* the input value; the key stays for lua_next */
   }
   return 1;
-}
-
-/* Environment variable names as shells take them. */
-static int check_env_name(validator *v, const char *s, size_t len) {
-  size_t i;
-  if (!check_text(v, s, len, EMP_NONEMPTY)) return 0;
-  for (i = 0; i < len; i++) {
-    char c = s[i];
-    int ok = c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (i > 0 && c >= '0' && c <= '9');
-    if (!ok) return fail(v, "\"%s\" is not an environment variable name (letters, digits and _, not starting with a digit)", s, NULL);
-  }
-  return 1;
-}
-
-/* Check the value at `value` (absolute) and, in copy mode, push {name=, value=}. */
-static int push_override(validator *v, const char *name, size_t len, int value) {
-  lua_State *L = v->L;
-  size_t old = enter_key(v, "value");
-  if (!check_string(v, value, 0)) return 0;
-  leave(v, old);
-  if (!v->copy) return 1;
-  lua_createtable(L, 0, 2);
-  lua_insert(L, -2);
-  lua_setfield(L, -2, "value");
-  lua_pushlstring(L, name, len);
-  lua_setfield(L, -2, "name");
-  return 1;
-}
-
-static const emp_field override_fields[] = {
-  { "name", EMP_T_STRING, EMP_REQUIRED, NULL }, { "value", EMP_T_STRING, EMP_REQUIRED, NULL },
-  { NULL, EMP_T_STRING, 0, NULL }
-};
-
-/* Push the name and the value of the {name = ..., value = ...} at `item`
- * (nil where missing), refusing any other key. One walk over the item's
- * keys: no field lookups. */
-static int override_parts(validator *v, int item) {
-  lua_State *L = v->L;
-  int name, value;
-  char got[48];
-  lua_pushnil(L);
-  lua_pushnil(L);
-  value = lua_gettop(L);
-  name = value - 1;
-  lua_pushnil(L);
-  while (lua_next(L, item) != 0) {
-    size_t len;
-    const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &len) : NULL;
-    if (key == NULL) return fail(v, "expected {name = ..., value = ...}, found key %s", describe(L, -2, got, sizeof got), NULL);
-    if (len == 4 && memcmp(key, "name", 4) == 0) lua_replace(L, name);
-    else if (len == 5 && memcmp(key, "value", 5) == 0) lua_replace(L, value);
-    else return fail_unknown(v, key, override_fields);
-  }
-  return 1;
-}
-
-static int overrides_from_list(validator *v, int idx, lua_Integer n) {
-  lua_State *L = v->L;
-  lua_Integer i;
-  int out = 0, seen;
-  char got[48];
-  lua_createtable(L, 0, (int)n);   /* sized once: no rehash per name */
-  seen = lua_gettop(L);
-  if (v->copy) {
-    lua_createtable(L, (int)n, 0);
-    out = lua_gettop(L);
-  }
-  for (i = 1; i <= n; i++) {
-    size_t old = enter_index(v, i), len, o;
-    int item, nameidx;
-    const char *name;
-    lua_rawgeti(L, idx, i);
-    item = lua_gettop(L);
-    if (!lua_istable(L, item)) return fail(v, "expected {name = ..., value = ...}, got %s", describe(L, item, got, sizeof got), NULL);
-    if (!override_parts(v, item)) return 0;
-    nameidx = item + 1;
-    o = enter_key(v, "name");
-    if (lua_type(L, nameidx) != LUA_TSTRING) {
-      if (lua_isnil(L, nameidx)) return fail(v, "is required", NULL, NULL);
-      return fail(v, "expected a string, got %s", describe(L, nameidx, got, sizeof got), NULL);
-    }
-    name = lua_tolstring(L, nameidx, &len);
-    if (!check_env_name(v, name, len)) return 0;
-    lua_pushvalue(L, nameidx);
-    lua_rawget(L, seen);
-    if (!lua_isnil(L, -1)) return fail(v, "%s is set twice", name, NULL);
-    lua_pop(L, 1);
-    lua_pushvalue(L, nameidx);
-    lua_pushboolean(L, 1);
-    lua_rawset(L, seen);
-    leave(v, o);
-    if (lua_isnil(L, nameidx + 1)) {
-      enter_key(v, "value");
-      return fail(v, "is required", NULL, NULL);
-    }
-    if (!push_override(v, name, len, nameidx + 1)) return 0;
-    if (v->copy) lua_rawseti(L, out, i);
-    lua_settop(L, item - 1);
-    leave(v, old);
-  }
-  lua_remove(L, seen);
-  return 1;
-}
-
-static int compare_names(const void *a, const void *b) {
-  return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* {NAME = "value"} is sent as a list sorted by name, so the body is stable.
- * Copy mode only: check mode sends such a table to the copy pass. */
-static int overrides_from_map(validator *v, int idx) {
-  lua_State *L = v->L;
-  size_t count = 0, i;
-  const char **names;
-  int out;
-  char got[48];
-  lua_pushnil(L);
-  while (lua_next(L, idx) != 0) {
-    size_t len, old;
-    const char *name;
-    if (lua_type(L, -2) != LUA_TSTRING)
-      return fail(v, "expected a list of {name=, value=} or a map of NAME = value, found key %s",
-                  describe(L, -2, got, sizeof got), NULL);
-    name = lua_tolstring(L, -2, &len);
-    old = emp_path_key(&v->path, name);
-    if (!check_env_name(v, name, len)) return 0;
-    emp_path_restore(&v->path, old);
-    count++;
-    lua_pop(L, 1);
-  }
-  /* The names stay anchored as keys of the input table while we sort them;
-   * the array is a userdata so a Lua error below cannot leak it. */
-  names = (const char **)emp_newuserdata(L, count * sizeof *names);
-  i = 0;
-  lua_pushnil(L);
-  while (lua_next(L, idx) != 0) {
-    names[i++] = lua_tostring(L, -2);
-    lua_pop(L, 1);
-  }
-  qsort(names, count, sizeof *names, compare_names);
-  lua_createtable(L, (int)count, 0);
-  out = lua_gettop(L);
-  for (i = 0; i < count; i++) {
-    size_t old = emp_path_key(&v->path, names[i]);
-    emp_raw_field(L, idx, names[i]);
-    if (!check_string(v, lua_gettop(L), 0)) return 0;
-    emp_path_restore(&v->path, old);
-    lua_createtable(L, 0, 2);
-    lua_insert(L, -2);
-    lua_setfield(L, -2, "value");
-    lua_pushstring(L, names[i]);
-    lua_setfield(L, -2, "name");
-    lua_rawseti(L, out, (lua_Integer)i + 1);
-    lua_pop(L, 1);
-  }
-  lua_remove(L, out - 1); /* the names array */
-  return 1;
-}
-
-static int check_env_overrides(validator *v, int idx) {
-  lua_State *L = v->L;
-  lua_Integer n;
-  char got[48];
-  if (!lua_istable(L, idx))
-    return fail(v, "expected a list of {name=, value=} or a map of NAME = value, got %s", describe(L, idx, got, sizeof got), NULL);
-  lua_pushnil(L);
-  if (lua_next(L, idx) == 0) {   /* empty: left out */
-    if (!v->copy) return 0;
-    lua_pushnil(L);
-    return 1;
-  }
-  lua_pop(L, 2);
-  lua_rawgeti(L, idx, 1);
-  if (lua_isnil(L, -1)) {
-    lua_pop(L, 1);
-    return v->copy ? overrides_from_map(v, idx) : 0;
-  }
-  lua_pop(L, 1);
-  if (!list_length(v, idx, "mixes list items with NAME = value pairs (found key %s)", &n)) return 0;
-  return overrides_from_list(v, idx, n);
 }
 
 /* --- pass-through values (strict = false) ---------------------------------- */
@@ -583,10 +260,10 @@ static int check_any(validator *v, int idx, int depth) {
   char got[48];
   switch (lua_type(L, idx)) {
     case LUA_TBOOLEAN: return check_bool(v, idx);
-    case LUA_TSTRING: return check_string(v, idx, 0);
+    case LUA_TSTRING: return emp_check_string(v, idx, 0);
     case LUA_TNUMBER: {
       double d = (double)lua_tonumber(L, idx);
-      if (!isfinite(d)) return fail(v, "expected a finite number, got %s", describe(L, idx, got, sizeof got), NULL);
+      if (!isfinite(d)) return fail(v, "expected a finite number, got %s", emp_describe(L, idx, got, sizeof got), NULL);
       return marshal_number(v, d);
     }
     case LUA_TTABLE: {
@@ -605,7 +282,7 @@ static int check_any(validator *v, int idx, int depth) {
           if (!check_key(v, -2)) return 0;
           old = enter_key(v, lua_tostring(L, -2));
         } else if (lua_type(L, -2) == LUA_TNUMBER) old = enter_index(v, (long long)lua_tonumber(L, -2));
-        else return fail(v, "has a key that JSON cannot carry (%s)", describe(L, -2, got, sizeof got), NULL);
+        else return fail(v, "has a key that JSON cannot carry (%s)", emp_describe(L, -2, got, sizeof got), NULL);
         if (!check_any(v, lua_gettop(L), depth + 1)) return 0;
         leave(v, old);
         if (v->copy) {
@@ -618,7 +295,7 @@ static int check_any(validator *v, int idx, int depth) {
       return 1;
     }
     default:
-      return fail(v, "cannot be sent as JSON (%s)", describe(L, idx, got, sizeof got), NULL);
+      return fail(v, "cannot be sent as JSON (%s)", emp_describe(L, idx, got, sizeof got), NULL);
   }
 }
 
@@ -636,7 +313,7 @@ static int check_object(validator *v, int idx, const emp_schema *s, int top);
 
 static int check_field(validator *v, int idx, const emp_field *f) {
   switch (f->type) {
-    case EMP_T_STRING:        return check_string(v, idx, f->flags);
+    case EMP_T_STRING:        return emp_check_string(v, idx, f->flags);
     case EMP_T_BOOL:          return check_bool(v, idx);
     case EMP_T_ID:            return check_whole(v, idx, 1);
     case EMP_T_COUNT:         return check_whole(v, idx, 0);
@@ -644,7 +321,7 @@ static int check_field(validator *v, int idx, const emp_field *f) {
     case EMP_T_OBJECT:        return check_object(v, idx, f->object, 0);
     case EMP_T_STRING_LIST:   return check_string_list(v, idx);
     case EMP_T_METADATA:      return check_metadata(v, idx);
-    case EMP_T_ENV_OVERRIDES: return check_env_overrides(v, idx);
+    case EMP_T_ENV_OVERRIDES: return emp_check_env_overrides(v, idx);
     case EMP_T_NUMBER:
     case EMP_T_ARRAY:         return check_any(v, idx, 1);
   }
@@ -688,7 +365,7 @@ static int check_object(validator *v, int idx, const emp_schema *s, int top) {
   const char *unknown = NULL;
   int out;
   char got[48];
-  if (!lua_istable(L, idx)) return fail(v, "expected a table, got %s", describe(L, idx, got, sizeof got), NULL);
+  if (!lua_istable(L, idx)) return fail(v, "expected a table, got %s", emp_describe(L, idx, got, sizeof got), NULL);
   luaL_checkstack(L, 8, "empirical: nesting");
   if (!v->copy) return check_fields_in_place(v, idx, s, top);
 
@@ -700,13 +377,13 @@ static int check_object(validator *v, int idx, const emp_schema *s, int top) {
     size_t len;
     const char *key;
     if (lua_type(L, -2) != LUA_TSTRING)
-      return fail(v, "expected named fields, found key %s", describe(L, -2, got, sizeof got), NULL);
+      return fail(v, "expected named fields, found key %s", emp_describe(L, -2, got, sizeof got), NULL);
     key = lua_tolstring(L, -2, &len);
     if (find_field(s, key, len) == NULL && (v->strict || !top) && (unknown == NULL || strcmp(key, unknown) < 0))
       unknown = key;
     lua_pop(L, 1);
   }
-  if (unknown != NULL) return fail_unknown(v, unknown, s->fields);
+  if (unknown != NULL) return emp_fail_unknown(v, unknown, s->fields);
 
   if (s->exclusive != NULL) {
     const char *const *name, *first = NULL;
@@ -771,7 +448,7 @@ static void validator_init(validator *v, lua_State *L, emp_kind kind, int strict
 
 static int refuse_non_table(lua_State *L, int input, emp_kind kind, const char *what) {
   char got[48];
-  emp_error_push(L, kind, what, "expected a table, got %s", describe(L, input, got, sizeof got));
+  emp_error_push(L, kind, what, "expected a table, got %s", emp_describe(L, input, got, sizeof got));
   return 0;
 }
 
@@ -829,7 +506,7 @@ static void push_path(lua_State *L, const emp_endpoint *ep, int params) {
       name[len] = '\0';
       emp_raw_field(L, params, name);
       /* checked by check_whole: a whole number from 1 to 2^53 */
-      start = digits_before(end, (unsigned long long)lua_tonumber(L, -1));
+      start = emp_digits_before(end, (unsigned long long)lua_tonumber(L, -1));
       lua_pop(L, 1);
       memcpy(path + n, start, (size_t)(end - start));
       n += (size_t)(end - start);

@@ -7,25 +7,11 @@
 
 #include "errors.h"
 #include "schema.h"
-
-/* The path of the value being checked, as users write it:
- * "build.commit", "environment_variables_overrides[2].value". */
-#define EMP_PATH_MAX 256
-typedef struct emp_path {
-  char text[EMP_PATH_MAX];
-  size_t len;
-} emp_path;
-
-size_t emp_path_key(emp_path *p, const char *key);      /* append; returns the old length */
-size_t emp_path_index(emp_path *p, long long index);
-void emp_path_restore(emp_path *p, size_t len);
+#include "text.h"
 
 /* Push t[name] for the table at idx without calling any metamethod: user
  * tables are always read raw. */
 void emp_raw_field(lua_State *L, int idx, const char *name);
-
-/* 1 if s is valid UTF-8 (no overlongs, no surrogates); else 0 and *bad is the offset. */
-int emp_utf8_valid(const char *s, size_t len, size_t *bad);
 
 /* Validate the table at `input` against `schema` and push the marshalled
  * copy (ready for JSON); or push an error object of `kind`. Returns 1 or 0.
