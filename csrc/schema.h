@@ -40,7 +40,7 @@ typedef struct emp_field {
 } emp_field;
 
 typedef struct emp_schema {
-  const emp_field *fields;          /* ends with a {NULL} entry */
+  const emp_field *fields;          /* ends with a {NULL} entry; at most 64 (a bit each in validate.c) */
   const char *const *exclusive;     /* names of which at most one may be set; NULL-terminated, or NULL */
 } emp_schema;
 

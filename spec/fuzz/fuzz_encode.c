@@ -6,11 +6,16 @@
  *
  * Oracle: every call returns a request or nil, err; a request's body is
  * JSON that cjson reads back, and no string in it holds a NUL (what a
- * number placeholder that escaped the splice would look like). */
+ * number placeholder that escaped the splice would look like). And the
+ * validator's two modes agree: a table check mode would send as it is,
+ * copy mode accepts too, needing no placeholder, and both bodies read back
+ * the same. */
 #include <stdint.h>
 #include <string.h>
 
 #include "fuzz_common.h"
+#include "json.h"
+#include "validate.h"
 
 static lua_State *L;
 
@@ -34,7 +39,32 @@ static const char *const CHECK_BODY_CODE =
   "  if type(v) == 'string' then assert(not v:find('\\0', 1, true), 'a NUL in a string of the body')\n"
   "  elseif type(v) == 'table' then for k, x in pairs(v) do walk(k) walk(x) end end\n"
   "end\n"
-  "function check_body(text) walk(cjson.decode(text)) end\n";
+  "function check_body(text) walk(cjson.decode(text)) end\n"
+  "local function same(a, b)\n"
+  "  if type(a) ~= 'table' or type(b) ~= 'table' then return a == b end\n"
+  "  for k, x in pairs(a) do if not same(x, b[k]) then return false end end\n"
+  "  for k in pairs(b) do if a[k] == nil then return false end end\n"
+  "  return true\n"
+  "end\n"
+  "function same_body(x, y) assert(same(cjson.decode(x), cjson.decode(y)), 'the two modes send different bodies') end\n";
+
+/* The two modes of validate.c on the trigger table at `params`. */
+static void check_modes(int params, int strict) {
+  const emp_endpoint *ep = emp_endpoint_find("trigger");
+  int spliced, copy, as_is_ok, copy_ok;
+  if (!emp_check_in_place(L, ep->input, params, strict)) return;
+  if (!emp_validate(L, ep->input, params, EMP_INVALID, strict, "params", &spliced) || spliced != 0) abort();
+  copy = lua_gettop(L);
+  as_is_ok = emp_json_encode(L, params, 0);
+  copy_ok = emp_json_encode(L, copy, 0);
+  if (as_is_ok != copy_ok) abort();
+  if (as_is_ok) {
+    lua_getglobal(L, "same_body");
+    lua_insert(L, -3);
+    fuzz_call(L, 2, 0);
+  }
+  lua_settop(L, copy - 1);
+}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc;
@@ -76,6 +106,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   lua_pushstring(L, OPS[data[0] % 3]);
   if (!push_params(data + 1, size - 1)) { lua_settop(L, 0); return 0; }
   lua_pushboolean(L, data[0] & 4);
+  if (data[0] % 3 == 0 && lua_istable(L, -2)) check_modes(lua_gettop(L) - 1, data[0] & 4);
   fuzz_call(L, 3, 2);
   req = lua_gettop(L) - 1;
   if (lua_istable(L, req)) {
