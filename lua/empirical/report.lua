@@ -3,6 +3,7 @@
 -- verdict(detail) -> "passed" | "failed" | "error" | "cancelled" | "running"
 -- summary(detail [, info]) -> the text a CI log wants
 -- junit(detail [, reruns]) -> JUnit XML for a CI's test tab
+-- junit_suites(suites) -> JUnit XML for runs judged with their Playwright reports
 --
 -- `detail` is what client:get and client:wait return: {project, testRun,
 -- flattenedSummaryDetails}. The summary items are not documented by the
@@ -12,6 +13,11 @@ local type, tostring, ipairs, next = type, tostring, ipairs, next
 local concat, floor, format = table.concat, math.floor, string.format
 
 local M = {}
+
+-- Errors are the core's error objects; the core is loaded only when one is made.
+local function core_error(message)
+  return require("empirical.core").error("invalid", message)
+end
 
 local VERDICT_OF_STATE = {
   ended = "passed",          -- or "failed", by the counts
@@ -135,6 +141,12 @@ local function xml(s)
   return (s:gsub("\t", "&#9;"):gsub("\n", "&#10;"):gsub("\r", "&#13;"))
 end
 
+-- Element text keeps its newlines.
+local function xml_text(s)
+  s = tostring(s):gsub("[&<>\"']", ESCAPES)
+  return (s:gsub("[%z\1-\8\11\12\14-\31\127]", "\239\191\189"))
+end
+
 local function attrs(list)
   local out = {}
   for i = 1, #list, 2 do
@@ -148,113 +160,192 @@ local function seconds(ms)
   return ms and format("%.3f", ms / 1000) or nil
 end
 
--- One testcase per item; the latest re-run that ran a test decides it.
-local function testcases(detail, reruns, classname)
-  local latest, order = {}, {}
-  for i, item in each_item(detail) do
-    local name = text(item.name) or ("(unnamed test " .. i .. ")")
-    if not latest[name] then order[#order + 1] = name end
-    latest[name] = { item = item, history = {} }
+-- Tests, by name ---------------------------------------------------------------
+-- A test is named by its describe path and title (" > "-joined, as the run's
+-- summary items name them); a report entry is one test in one project. Each
+-- attempt (the run, then each re-run) decides the tests it ran.
+
+local function entry_name(e)
+  local path = {}
+  for _, p in ipairs(type(e.path) == "table" and e.path or {}) do
+    if type(p) == "string" and p ~= "" then path[#path + 1] = p end
   end
-  local first_id = int(run_of(detail).id)
-  for _, rerun in ipairs(reruns) do
-    local rerun_id = int((run_of(rerun) or {}).id)
-    for _, item in each_item(rerun) do
-      local name = text(item.name)
-      local case = name and latest[name]
-      if case then
-        case.history[#case.history + 1] = format("%s in run %s", tostring(case.item.status), case.run or first_id)
-        case.item, case.run = item, rerun_id
+  if #path == 0 then path[1] = text(e.title) or "(unnamed test)" end
+  return concat(path, " > "), path
+end
+
+-- The cases an attempt shows, by name: the report's failed and flaky
+-- entries (one case per project), then the summary items the report did not
+-- cover (a summary item named like an entry, its title, or its " › " path is
+-- covered).
+local function attempt_cases(attempt)
+  local view, order, alias = {}, {}, {}
+  local function add(name, case)
+    if not view[name] then view[name], order[#order + 1] = {}, name end
+    table.insert(view[name], case)
+  end
+  local parsed = type(attempt.report) == "table" and attempt.report or {}
+  for _, which in ipairs { "failed", "flaky" } do
+    for _, e in ipairs(type(parsed[which]) == "table" and parsed[which] or {}) do
+      if type(e) == "table" then
+        local name, path = entry_name(e)
+        add(name, { name = concat(path, " › "), file = text(e.file), line = number(e.line), project = text(e.project),
+                    status = which == "flaky" and "flaky" or (text(e.status) or "failed"), message = text(e.message),
+                    error = text(e.error), retries = number(e.retries) })
+        alias[name], alias[concat(path, " › ")], alias[path[#path]] = name, name, name
       end
     end
   end
-  local cases, counts = {}, { tests = 0, failures = 0, skipped = 0 }
-  for _, name in ipairs(order) do
-    local case = latest[name]
-    local status = text(case.item.status) or "unknown"
-    local body = {}
-    counts.tests = counts.tests + 1
-    if FAILED_STATUS[status] then
-      counts.failures = counts.failures + 1
-      body[#body + 1] = format("<failure%s/>", attrs { "message", "test " .. status, "type", status })
-    elseif status == "skipped" then
-      counts.skipped = counts.skipped + 1
-      body[#body + 1] = "<skipped/>"
+  for i, item in each_item(attempt.detail) do
+    local name = text(item.name) or ("(unnamed test " .. i .. ")")
+    if not alias[name] then
+      add(name, { name = name, status = text(item.status) or "unknown", time = seconds(item.duration) })
     end
-    local notes = {}
-    if status ~= "passed" and status ~= "skipped" and not FAILED_STATUS[status] then
-      notes[#notes + 1] = "status: " .. status
-    end
-    if #case.history > 0 then
-      notes[#notes + 1] = format("%s; then %s in re-run %s", concat(case.history, "; "), status, case.run)
-    end
-    if #notes > 0 then body[#body + 1] = "<system-out>" .. xml(concat(notes, "\n")) .. "</system-out>" end
-    cases[#cases + 1] = format("    <testcase%s%s", attrs { "name", name, "classname", classname,
-                                                            "time", seconds(case.item.duration) },
-                               #body > 0 and (">" .. concat(body) .. "</testcase>") or "/>")
   end
-  return cases, counts
+  return view, order
 end
 
--- One <testsuite> element and its counts {tests, failures, errors, skipped}.
-local function testsuite(detail, reruns)
-  local run = run_of(detail)
-  local last = run_of(reruns[#reruns]) and reruns[#reruns] or detail
-  local env = text(run.environment_slug) or "empirical"
-  local cases, counts = testcases(detail, reruns, env)
-  counts.errors = 0
-  local verdict = M.verdict(last)
-  if verdict == "error" or verdict == "cancelled" or verdict == "running" then
-    counts.errors = 1
-    counts.tests = counts.tests + 1
-    cases[#cases + 1] = format("    <testcase%s><error%s/></testcase>",
-                               attrs { "name", "run " .. int(run_of(last).id), "classname", env },
-                               attrs { "message", "the run " .. (verdict == "running" and "did not finish" or
-                                                                  "ended in state " .. tostring(run_of(last).state)),
-                                       "type", verdict })
+local function tests_of(attempts)
+  local groups, order = {}, {}
+  for k, attempt in ipairs(attempts) do
+    local id = int(run_of(attempt.detail).id)
+    local view, names = attempt_cases(attempt)
+    for _, name in ipairs(names) do
+      local group = groups[name]
+      if not group then
+        group = { history = {} }
+        groups[name], order[#order + 1] = group, name
+      else
+        local statuses = {}
+        for _, c in ipairs(group.cases) do statuses[#statuses + 1] = c.status end
+        group.history[#group.history + 1] = format("%s in %s %s", concat(statuses, ", "),
+                                                   group.attempt == 1 and "run" or "re-run", group.id)
+      end
+      group.cases, group.attempt, group.id = view[name], k, id
+    end
   end
-  local properties = { format('      <property name="run_id" value="%s"/>', int(run.id)) }
-  for i, rerun in ipairs(reruns) do
-    local rerun_id = int((run_of(rerun) or {}).id)
-    properties[#properties + 1] = format('      <property name="rerun_%d_id" value="%s"/>', i, rerun_id)
+  return groups, order
+end
+
+local function testcase(case, group, classname, counts)
+  local body = {}
+  counts.tests = counts.tests + 1
+  local status = case.status
+  if FAILED_STATUS[status] then
+    counts.failures = counts.failures + 1
+    local message = case.message or ("test " .. status)
+    body[#body + 1] = format("<failure%s>%s</failure>", attrs { "message", message, "type", status },
+                             xml_text(case.error or message))
+  elseif status == "skipped" then
+    counts.skipped = counts.skipped + 1
+    body[#body + 1] = "<skipped/>"
+  end
+  local notes = {}
+  if status == "flaky" then notes[#notes + 1] = "flaky: passed on retry" end
+  if status ~= "passed" and status ~= "skipped" and status ~= "flaky" and not FAILED_STATUS[status] then
+    notes[#notes + 1] = "status: " .. status
+  end
+  if #group.history > 0 then
+    notes[#notes + 1] = format("%s; then %s in %s %s", concat(group.history, "; "), status,
+                               group.attempt == 1 and "run" or "re-run", group.id)
+  end
+  if #notes > 0 then body[#body + 1] = "<system-out>" .. xml_text(concat(notes, "\n")) .. "</system-out>" end
+  local name = case.name .. (case.project and (" [" .. case.project .. "]") or "")
+  return format("    <testcase%s%s", attrs { "name", name, "classname", case.file or classname, "file", case.file,
+                                            "line", case.line and format("%d", case.line), "time", case.time },
+                #body > 0 and (">" .. concat(body) .. "</testcase>") or "/>")
+end
+
+-- One <testsuite> and its counts.
+local function testsuite(suite)
+  local attempts, counts, cases = {}, { tests = 0, failures = 0, errors = 0, skipped = 0 }, {}
+  for _, a in ipairs(suite.attempts or {}) do if run_of(a.detail) then attempts[#attempts + 1] = a end end
+  local first = attempts[1] and run_of(attempts[1].detail) or {}
+  local last = attempts[#attempts]
+  local classname = text(suite.name) or text(first.environment_slug) or "empirical"
+  local groups, order = tests_of(attempts)
+  for _, name in ipairs(order) do
+    for _, case in ipairs(groups[name].cases) do cases[#cases + 1] = testcase(case, groups[name], classname, counts) end
+  end
+  local problem = text(suite.error)
+  local verdict = last and M.verdict(last.detail)
+  if not problem and (not last or verdict == "error" or verdict == "cancelled" or verdict == "running") then
+    local r = last and run_of(last.detail)
+    problem = not last and "no run detail" or format("run %s %s", int(r.id), verdict == "running" and
+                                                       "did not finish" or ("ended in state " .. tostring(r.state)))
+  end
+  if problem then
+    counts.errors, counts.tests = counts.errors + 1, counts.tests + 1
+    cases[#cases + 1] = format("    <testcase%s><error%s/></testcase>", attrs { "name", classname .. ": no verdict",
+                               "classname", classname }, attrs { "message", problem, "type", verdict or "error" })
+  end
+  local properties = {}
+  for i, a in ipairs(suite.attempts or {}) do
+    local id = run_of(a.detail) and int(run_of(a.detail).id) or (number(a.id) and format("%d", a.id))
+    local key = i == 1 and "run" or ("rerun_" .. (i - 1))
+    if id then properties[#properties + 1] = format("      <property%s/>", attrs { "name", key .. "_id", "value", id }) end
+    if text(a.url) then
+      properties[#properties + 1] = format("      <property%s/>", attrs { "name", key .. "_url", "value", a.url })
+    end
   end
   for _, key in ipairs { "environment_slug", "build_url", "build_branch", "commit" } do
-    if text(run[key]) then
-      properties[#properties + 1] = format("      <property%s/>", attrs { "name", key, "value", run[key] })
+    if text(first[key]) then
+      properties[#properties + 1] = format("      <property%s/>", attrs { "name", key, "value", first[key] })
     end
   end
-  local suite = attrs { "name", format("empirical run %s (%s)", int(run.id), env), "tests", counts.tests,
-                        "failures", counts.failures, "errors", counts.errors, "skipped", counts.skipped,
-                        "time", seconds(run.duration), "timestamp", text(run.run_started_at) }
-  return concat({
-    format("  <testsuite%s>", suite),
-    "    <properties>", concat(properties, "\n"), "    </properties>",
-    concat(cases, "\n"),
-    "  </testsuite>",
-  }, "\n"), counts
+  local head = attrs { "name", format("empirical %s", classname), "tests", counts.tests, "failures", counts.failures,
+                       "errors", counts.errors, "skipped", counts.skipped, "time", seconds(first.duration),
+                       "timestamp", text(first.run_started_at) }
+  return concat({ format("  <testsuite%s>", head), "    <properties>", concat(properties, "\n"), "    </properties>",
+                  concat(cases, "\n"), "  </testsuite>" }, "\n"), counts
 end
 
---- JUnit XML for several runs, one <testsuite> each: runs is a list of
--- {detail, reruns} (reruns may be nil), as junit takes them.
-function M.junit_all(runs)
-  if type(runs) ~= "table" then return nil, "junit: expected a list of {detail, reruns}" end
-  local suites, total = {}, { tests = 0, failures = 0, errors = 0, skipped = 0 }
-  for i, entry in ipairs(runs) do
-    local detail, reruns = type(entry) == "table" and entry[1], type(entry) == "table" and entry[2] or {}
-    if not run_of(detail) then return nil, ("junit: entry %d has no run detail (client:get's result)"):format(i) end
-    if type(reruns) ~= "table" then return nil, ("junit: entry %d: reruns must be a list of run details"):format(i) end
-    local suite, counts = testsuite(detail, reruns)
-    suites[#suites + 1] = suite
+local function document(suites)
+  local parts, total = {}, { tests = 0, failures = 0, errors = 0, skipped = 0 }
+  for i, suite in ipairs(suites) do
+    local xml_suite, counts = testsuite(suite)
+    parts[i] = xml_suite
     for k in next, total do total[k] = total[k] + counts[k] end
   end
   return concat({
     '<?xml version="1.0" encoding="UTF-8"?>',
     format("<testsuites%s>", attrs { "name", "empirical", "tests", total.tests, "failures", total.failures,
                                      "errors", total.errors, "skipped", total.skipped }),
-    concat(suites, "\n"),
+    concat(parts, "\n"),
     "</testsuites>",
     "",
   }, "\n")
+end
+
+--- JUnit XML for judged runs, one <testsuite> per entry of suites:
+-- {name=, attempts = {{detail=, report=, id=, url=}, ...}, error=}. attempts
+-- are the run then its re-runs; report is the attempt's parsed Playwright
+-- report (empirical.parse_report), when there is one: its failed and flaky
+-- tests become one testcase per test and project, with file, line, the
+-- message and the stripped error. A test a re-run ran takes its latest
+-- result. A suite with no detail, or whose run did not end with a verdict,
+-- or with an error, gets an <error> testcase: never an empty green report.
+function M.junit_suites(suites)
+  if type(suites) ~= "table" then return nil, core_error("junit: expected a list of suites") end
+  return document(suites)
+end
+
+--- JUnit XML for several runs, one <testsuite> each: runs is a list of
+-- {detail, reruns} (reruns may be nil), as junit takes them.
+function M.junit_all(runs)
+  if type(runs) ~= "table" then return nil, core_error("junit: expected a list of {detail, reruns}") end
+  local suites = {}
+  for i, entry in ipairs(runs) do
+    local detail, reruns = type(entry) == "table" and entry[1], type(entry) == "table" and entry[2] or {}
+    if not run_of(detail) then return nil, core_error(("junit: entry %d has no run detail (client:get's result)"):format(i)) end
+    if type(reruns) ~= "table" then
+      return nil, core_error(("junit: entry %d: reruns must be a list of run details"):format(i))
+    end
+    local attempts = { { detail = detail } }
+    for _, r in ipairs(reruns) do if run_of(r) then attempts[#attempts + 1] = { detail = r } end end
+    suites[i] = { attempts = attempts }
+  end
+  return document(suites)
 end
 
 --- JUnit XML: one testsuite for the run, one testcase per summary item.
@@ -263,8 +354,8 @@ end
 -- test tab shows it. reruns (optional) is a list of re-run details: a test
 -- they ran takes its latest result, and its history goes in <system-out>.
 function M.junit(detail, reruns)
-  if not run_of(detail) then return nil, "junit: expected a run detail (client:get's result)" end
-  if reruns ~= nil and type(reruns) ~= "table" then return nil, "junit: reruns must be a list of run details" end
+  if not run_of(detail) then return nil, core_error("junit: expected a run detail (client:get's result)") end
+  if reruns ~= nil and type(reruns) ~= "table" then return nil, core_error("junit: reruns must be a list of run details") end
   return M.junit_all { { detail, reruns } }
 end
 

@@ -1,0 +1,122 @@
+--- empirical.cli: the `empirical` command. bin/empirical is
+-- `os.exit(require("empirical.cli").main(arg))`.
+--
+-- main(argv [, sys]) -> exit code; sys (all optional): stdout, stderr
+-- (objects with :write), getenv. Help, --version and usage errors load
+-- nothing but the command tables: the client (and libcurl) is loaded by the
+-- command that needs it. Any unexpected Lua error ends as exit 3 with one
+-- line; EMPIRICAL_DEBUG=1 adds the traceback.
+local commands = require("empirical.cli.commands")
+local args = require("empirical.cli.args")
+local help = require("empirical.cli.help")
+
+local M = {}
+
+M.VERSION = commands.VERSION
+
+local CODE = commands.CODE
+
+-- What every command gets: where to write, the environment, and helpers.
+local Context = {}
+Context.__index = Context
+
+function Context:say(text) self.err:write(text, "\n") end
+function Context:print(text) self.out:write(text, "\n") end
+
+--- A client from the flags (the key from EMPIRICALRUN_KEY), or nil, err.
+function Context:client(o)
+  return require("empirical").new(self:client_options(o))
+end
+
+function Context:client_options(o)
+  return { base_url = o.api_url, project_slug = o.project_slug, user_agent = "empirical-cli/" .. M.VERSION }
+end
+
+--- The exit code a failed call stands for, after saying what failed.
+function Context:failed(err, what)
+  self:say(("empirical %s: %s"):format(what, tostring(err)))
+  local outcome = require("empirical.gate").outcome_of_error(err)
+  return commands.OUTCOME_CODE[outcome]
+end
+
+--- On a terminal and not in CI: a live progress line.
+function Context:live(mode, stream)
+  if mode ~= "auto" then return mode == "tty", self:width(stream) end
+  local ci, term = self.getenv("CI"), self.getenv("TERM")
+  if (ci and ci ~= "" and ci ~= "false") or term == "dumb" then return false, self:width(stream) end
+  local empirical = require("empirical")
+  local width = empirical.terminal_width and empirical.terminal_width(stream)
+  local tty = width ~= nil or (not empirical.terminal_width and require("empirical.core").isatty(stream))
+  return tty, self:width(stream)
+end
+
+function Context:width(stream)
+  local empirical = require("empirical")
+  return (empirical.terminal_width and empirical.terminal_width(stream)) or tonumber(self.getenv("COLUMNS") or "")
+         or 80
+end
+
+local RUNNERS = setmetatable({ gate = function(o, ctx) return require("empirical.cli.gate_command").run(o, ctx) end },
+                             { __index = function(_, name)
+                                 return function(o, ctx) return require("empirical.cli.calls")[name](o, ctx) end
+                               end })
+
+local function usage_error(ctx, command, problem)
+  ctx:say(("empirical%s: %s"):format(command and (" " .. command.name) or "", problem))
+  ctx:say(("Run 'empirical %s--help' for usage."):format(command and (command.name .. " ") or ""))
+  return CODE.usage
+end
+
+local function unknown_command(ctx, word)
+  local names = {}
+  for _, c in ipairs(commands.COMMANDS) do names[#names + 1] = c.name end
+  local near = args.closest(word, names)
+  return usage_error(ctx, nil, ("unknown command '%s'%s"):format(word, near and ("; did you mean '" .. near .. "'?") or ""))
+end
+
+local function dispatch(argv, ctx)
+  local first = argv[1]
+  if first == nil then ctx.err:write(help.main()) return CODE.usage end
+  if first == "--help" or first == "-h" or (first == "help" and argv[2] == nil) then
+    ctx.out:write(help.main())
+    return 0
+  end
+  if first == "--version" then
+    ctx:print("empirical " .. M.VERSION .. " (" .. _VERSION .. ")")
+    return 0
+  end
+  if first == "help" then
+    local command = commands.COMMAND[argv[2]]
+    if not command then return unknown_command(ctx, argv[2]) end
+    ctx.out:write(help.command(command))
+    return 0
+  end
+  local command = commands.COMMAND[first]
+  if not command then
+    if first:match("^%-") then return usage_error(ctx, nil, ("unknown flag %s before the command"):format(first)) end
+    return unknown_command(ctx, first)
+  end
+  local o, problem = args.parse(command, argv, 2, ctx.getenv)
+  if not o then return usage_error(ctx, command, problem) end
+  if o.help then ctx.out:write(help.command(command)) return 0 end
+  return RUNNERS[command.name](o, ctx)
+end
+
+function M.main(argv, sys)
+  sys = sys or {}
+  local ctx = setmetatable({ out = sys.stdout or io.stdout, err = sys.stderr or io.stderr,
+                             getenv = sys.getenv or os.getenv }, Context)
+  local trace
+  local ok, code = xpcall(dispatch, function(e)
+    trace = debug.traceback(tostring(e), 2)
+    return e
+  end, argv or {}, ctx)
+  if ok then return code end
+  local line = tostring(code):match("[^\n]*")
+  ctx:say(("empirical: unexpected error: %s"):format(line))
+  if ctx.getenv("EMPIRICAL_DEBUG") == "1" then ctx:say(trace)
+  else ctx:say("(EMPIRICAL_DEBUG=1 shows the traceback; please report it)") end
+  return CODE.usage
+end
+
+return M

@@ -1,0 +1,209 @@
+--- empirical.cli.calls: the commands that are one or a few API calls:
+-- trigger, rerun, get, wait, cancel, list, report, fake. Each takes the
+-- parsed flags and the context (empirical.cli) and returns an exit code.
+local commands = require("empirical.cli.commands")
+local render = require("empirical.cli.render")
+
+local M = {}
+
+local format, concat = string.format, table.concat
+local CODE, OUTCOME_CODE = commands.CODE, commands.OUTCOME_CODE
+
+-- JSON with the given keys' empty tables as [] (see empirical.cli.publish).
+local function json(value, arrays)
+  local cjson = require("cjson").new()
+  local marker = "\1empirical:empty-array\1"
+  local function prep(v, key)
+    if v == nil then return cjson.null end
+    if type(v) ~= "table" then return v end
+    if arrays[key] and next(v) == nil then return marker end
+    local out = {}
+    for k, x in pairs(v) do out[k] = prep(x, k) end
+    return out
+  end
+  return (cjson.encode(prep(value, "(top)")):gsub('"\\u0001empirical:empty%-array\\u0001"', "[]"))
+end
+
+local function with_client(o, ctx, what, body)
+  local client, err = ctx:client(o)
+  if not client then return ctx:failed(err, what) end
+  local ok, code = pcall(body, client)
+  client:close()
+  if not ok then error(code, 0) end
+  return code
+end
+
+function M.trigger(o, ctx)
+  local gate = require("empirical.gate")
+  local fields = require("empirical.cli.gate_command").trigger_fields(o)
+  return with_client(o, ctx, "trigger", function(client)
+    local params, rows, code = {}, {}, 0
+    for i, env in ipairs(o.environment) do params[i] = gate.trigger_params(fields, env) end
+    local runs, errs = client:trigger_all(params)
+    for i, env in ipairs(o.environment) do
+      local run = runs[i]
+      if run then
+        local url = render.link(o, run.id)
+        rows[i] = { environment = env, id = run.id, state = run.state, url = url }
+        if not o.json then ctx:print(format("%s: run %d %s%s", env, run.id, tostring(run.state), url and ("  " .. url) or "")) end
+      else
+        rows[i] = { environment = env, error = tostring(errs[i]) }
+        code = math.max(code, ctx:failed(errs[i], "trigger " .. env))
+      end
+    end
+    if o.json then ctx:print(json(rows, { ["(top)"] = true })) end
+    return code
+  end)
+end
+
+function M.rerun(o, ctx)
+  local id = o.args[1]
+  return with_client(o, ctx, "rerun", function(client)
+    local run, err = client:rerun(id, { only_failed = o.only_failed or nil, send_notifications = o.notify or nil })
+    if not run then return ctx:failed(err, "rerun") end
+    local url = render.link(o, run.id)
+    if o.json then
+      ctx:print(json({ id = run.id, state = run.state, source_id = id, only_failed = o.only_failed, url = url }, {}))
+    else
+      ctx:print(format("run %d re-runs %s of run %d: %s%s", run.id, o.only_failed and "the failed tests" or "all tests",
+                       id, tostring(run.state), url and ("  " .. url) or ""))
+    end
+    return 0
+  end)
+end
+
+function M.get(o, ctx)
+  return with_client(o, ctx, "get", function(client)
+    local detail, err = client:get(o.args[1])
+    if not detail then return ctx:failed(err, "get") end
+    if o.json then ctx:print(json(detail, { flattenedSummaryDetails = true })) return 0 end
+    local report = require("empirical.report")
+    local attempt = { id = o.args[1], detail = detail, verdict = report.verdict(detail) }
+    ctx:print(render.attempt_text({ label = "get" }, attempt):gsub("^get: ", ""))
+    local url = render.link(o, o.args[1])
+    if url then ctx:print("  " .. url) end
+    return 0
+  end)
+end
+
+function M.wait(o, ctx)
+  local empirical = require("empirical")
+  local gate = require("empirical.gate")
+  if empirical.catch_signals then empirical.catch_signals() end
+  return with_client(o, ctx, "wait", function(client)
+    local live, width = ctx:live(o.progress, ctx.err)
+    local p = require("empirical.cli.progress").new(ctx.err, live, width)
+    local lanes = {}
+    for i, id in ipairs(o.args) do lanes[i] = { label = format("run %d", id) } end
+    local details, errs = client:wait_all(o.args, {
+      interval = o.interval, timeout = o.timeout,
+      max_poll_failures = o.max_poll_failures > 0 and o.max_poll_failures or nil,
+      on_poll = function(detail, info) p.poll(lanes[info.index], detail, info) end,
+    })
+    p.close()
+    local code, rows = 0, {}
+    for i, id in ipairs(o.args) do
+      local outcome, detail = nil, details[i] or (errs[i] and errs[i].detail)
+      if details[i] then outcome = gate.judge(details[i], o.allow_empty)
+      else
+        outcome = gate.outcome_of_error(errs[i])
+        ctx:say(format("run %d: %s", id, tostring(errs[i])))
+      end
+      code = math.max(code, OUTCOME_CODE[outcome] or CODE.no_verdict)
+      local r = detail and detail.testRun or {}
+      rows[i] = { id = id, outcome = outcome, state = r.state, counts = render.counts(detail), url = render.link(o, id) }
+      if not o.json then
+        ctx:print(format("run %d: %s, %s%s", id, outcome, render.counts_text(rows[i].counts),
+                         rows[i].url and ("  " .. rows[i].url) or ""))
+      end
+    end
+    if o.json then ctx:print(json(rows, { ["(top)"] = true })) end
+    return code
+  end)
+end
+
+function M.cancel(o, ctx)
+  return with_client(o, ctx, "cancel", function(client)
+    local code, rows = 0, {}
+    for i, id in ipairs(o.args) do
+      local res, err = client:cancel(id, o.reason and { reason = o.reason } or nil)
+      if res then
+        rows[i] = { id = id, status = "cancelled", message = res.message }
+      elseif err.status == 412 then
+        rows[i] = { id = id, status = "already ended", message = err.message }
+      else
+        rows[i] = { id = id, status = "failed", message = tostring(err) }
+        code = math.max(code, ctx:failed(err, format("cancel %d", id)))
+      end
+      if not o.json and rows[i].status ~= "failed" then
+        ctx:print(format("run %d: %s", id, rows[i].status == "cancelled" and "cancel requested" or "had already ended"))
+      end
+    end
+    if o.json then ctx:print(json(rows, { ["(top)"] = true })) end
+    return code
+  end)
+end
+
+local function cell(v, fmt) return type(v) == "number" and format(fmt or "%d", v) or (type(v) == "string" and v or "?") end
+
+function M.list(o, ctx)
+  return with_client(o, ctx, "list", function(client)
+    local filter = { state = o.state, result = o.result, branch = o.branch, interval_in_days = o.days,
+                     environment_ids = #o.environment_id > 0 and o.environment_id or nil,
+                     per_page = math.min(o.limit, 100) }
+    local rows = {}
+    for run, err in client:runs(filter, o.limit) do
+      if not run then return ctx:failed(err, "list") end
+      rows[#rows + 1] = run
+    end
+    if o.json then ctx:print(json(rows, { ["(top)"] = true })) return 0 end
+    for _, r in ipairs(rows) do
+      ctx:print(format("%-8s %-10s %-12s %-14s %s  %s", cell(r.id), cell(r.state), cell(r.environment_slug),
+                       cell(r.test_run_branch), render.counts_text(render.counts { testRun = r }), cell(r.created_at)))
+    end
+    if #rows == 0 then ctx:say("no runs match") end
+    return 0
+  end)
+end
+
+function M.report(o, ctx)
+  return with_client(o, ctx, "report", function(client)
+    local detail, err = client:get(o.args[1])
+    if not detail then return ctx:failed(err, "report") end
+    local parsed
+    parsed, err = client:report(detail)
+    if not parsed then return ctx:failed(err, "report") end
+    if o.json then ctx:print(json(parsed, { failed = true, flaky = true, path = true })) return 0 end
+    local attempt = { id = o.args[1], detail = detail, report = parsed,
+                      verdict = require("empirical.report").verdict(detail) }
+    ctx:print((render.attempt_text({ label = "report" }, attempt):gsub("^report: ", "")))
+    return 0
+  end)
+end
+
+function M.fake(o, ctx)
+  local ok, fake = pcall(require, "empirical.fake")
+  if not ok then
+    ctx:say("empirical fake: the fake API is not installed (luarocks install empirical-fake)")
+    return CODE.usage
+  end
+  local empirical = require("empirical")
+  local handle, err = fake.spawn { port = o.port, speed = o.speed, token = o.token }
+  if not handle then ctx:say("empirical fake: " .. tostring(err)) return CODE.no_verdict end
+  if o.json then ctx:print(json({ url = handle.url, token = handle.token }, {}))
+  else ctx:print(handle.url) end
+  if ctx.out.flush then ctx.out:flush() end
+  ctx:say(format("fake API at %s; use it with\n  export EMPIRICALRUN_API_URL=%s EMPIRICALRUN_KEY=%s\n" ..
+                 "Ctrl+C stops it.", handle.url, handle.url, handle.token))
+  if empirical.catch_signals then empirical.catch_signals() end
+  local sleep = empirical.sleep
+  if not sleep then   -- a core without signal support: sleep until killed
+    local core_sleep = require("empirical.core").sleep
+    sleep = function(s) core_sleep(s) return true end
+  end
+  while sleep(3600) do end
+  handle:stop()
+  return 0
+end
+
+return M

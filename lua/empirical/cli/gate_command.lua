@@ -1,0 +1,105 @@
+--- empirical.cli.gate_command: `empirical gate`: flags -> empirical.gate,
+-- then the files and lines CI reads (JUnit, JSON, step summary, annotations).
+local commands = require("empirical.cli.commands")
+
+local M = {}
+
+local format = string.format
+
+--- The trigger fields the flags describe (shared by gate and trigger). Values
+-- go to the core as given: it checks every field and names the wrong one.
+function M.trigger_fields(o)
+  local build
+  if o.build_url or o.commit or o.branch or o.build_version then
+    build = { url = o.build_url, commit = o.commit, branch = o.branch, version = o.build_version }
+  end
+  local metadata, overrides
+  for _, pair in ipairs(o.meta or {}) do
+    metadata = metadata or {}
+    metadata[pair[1]] = pair[2]
+  end
+  for _, pair in ipairs(o.env or {}) do
+    overrides = overrides or {}
+    overrides[#overrides + 1] = { name = pair[1], value = pair[2] }
+  end
+  return { build = build, branch = o.test_branch, total_shards = o.shards, tags = #(o.tag or {}) > 0 and o.tag or nil,
+           metadata = metadata, environment_variables_overrides = overrides }
+end
+
+local function write_file(path, text, mode)
+  local f, err = io.open(path, mode or "w")
+  if not f then return nil, err end
+  local ok, werr = f:write(text)
+  f:close()
+  if not ok then return nil, werr end
+  return true
+end
+
+-- The closing lines: one per lane, then the verdict.
+local function closing(result)
+  local lines = {}
+  for _, run in ipairs(result.runs) do
+    local last = run.attempts[#run.attempts]
+    local ids = {}
+    for _, a in ipairs(run.attempts) do ids[#ids + 1] = format("%s", a.id) end
+    lines[#lines + 1] = format("%s: %s (exit %d)%s%s", run.label, run.outcome, run.exit_code,
+                               #ids > 0 and (", run " .. table.concat(ids, " then re-run ")) or "",
+                               last and last.url and ("  " .. last.url) or "")
+  end
+  lines[#lines + 1] = format("release gate: %s (exit %d)", result.verdict, result.exit_code)
+  return table.concat(lines, "\n")
+end
+
+function M.run(o, ctx)
+  local empirical = require("empirical")
+  local gate = require("empirical.gate")
+  local publish = require("empirical.cli.publish")
+  local progress = require("empirical.cli.progress")
+  if empirical.catch_signals then empirical.catch_signals() end
+  local live, width = ctx:live(o.progress, ctx.err)
+  local p = progress.new(ctx.err, live, width)
+  local opts = {
+    environments = o.environment, runs = o.run, trigger = M.trigger_fields(o),
+    timeout = o.timeout, interval = o.interval, reruns = o.rerun_failed,
+    max_poll_failures = o.max_poll_failures > 0 and o.max_poll_failures or nil,
+    allow_empty = o.allow_empty, on_timeout = o.on_timeout, on_reject = o.on_reject, cancel_given = o.cancel_given,
+    project_slug = o.project_slug, dashboard_url = o.dashboard_url, client_options = ctx:client_options(o),
+  }
+  if not (o.project_slug or (o.dashboard_url and not o.dashboard_url:find("{project}", 1, true))) then
+    p.say("(no dashboard links: set EMPIRICALRUN_PROJECT or --project-slug)")
+  end
+  local result, lanes = gate.run(opts, { say = p.say, poll = p.poll })
+  p.close()
+  local code = result.exit_code
+  local function problem(what, err)
+    ctx:say(format("empirical gate: could not write %s: %s", what, tostring(err)))
+    if code == 0 then code = commands.CODE.usage end
+  end
+  if o.junit then
+    local ok, err = write_file(o.junit, publish.junit(result, lanes, opts))
+    if not ok then problem("the JUnit report", err) end
+  end
+  local summary = ctx.getenv("GITHUB_STEP_SUMMARY")
+  if summary and summary ~= "" then
+    local ok, err = write_file(summary, publish.markdown(result), "a")
+    if not ok then problem("the step summary", err) end
+  end
+  local stream = o.json and ctx.err or ctx.out
+  if ctx.getenv("GITHUB_ACTIONS") == "true" then
+    for _, line in ipairs(publish.annotations(result)) do stream:write(line, "\n") end
+  end
+  if result.signal then
+    local ids = {}
+    for _, row in ipairs(result.cancelled) do ids[#ids + 1] = format("%s (%s)", row.id, row.status) end
+    ctx:say(format("interrupted by %s; cancelled: %s", result.signal, #ids > 0 and table.concat(ids, ", ") or "none"))
+  end
+  if o.json then
+    result.exit_code = code
+    ctx.out:write(publish.json(result), "\n")
+  else
+    ctx.out:write(closing(result), "\n")
+  end
+  return code
+end
+
+return M

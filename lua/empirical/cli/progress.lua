@@ -1,0 +1,81 @@
+--- empirical.cli.progress: what a person watching the gate sees, on stderr.
+-- live: one line per run, rewritten in place below the messages, each cut to
+-- the terminal's width so nothing wraps. plain (CI logs): a line each time a
+-- run's state or counts change.
+local render = require("empirical.cli.render")
+
+local M = {}
+
+local format = string.format
+
+local function clock(seconds)
+  seconds = math.floor(seconds or 0)
+  return format("%d:%02d", math.floor(seconds / 60), seconds % 60)
+end
+
+-- Cut to at most `width` bytes without splitting a UTF-8 sequence.
+local function fit(text, width)
+  if #text <= width then return text end
+  local cut = text:sub(1, width)
+  return (cut:gsub("[\192-\255][\128-\191]*$", ""))
+end
+
+--- The progress of one run, without the clock: it changes when the state or
+-- a count does.
+function M.line(label, detail)
+  local r = type(detail) == "table" and type(detail.testRun) == "table" and detail.testRun or {}
+  local c = render.counts(detail)
+  local done = (c.passed or 0) + (c.failed or 0) + (c.skipped or 0) + (c.flaky or 0)
+  if c.total and done > c.total then done = c.total end
+  local id = type(r.id) == "number" and format("%d", r.id) or "?"
+  local state = type(r.state) == "string" and r.state or "?"
+  return format("%s: run %s %s, %s/%s done, %s failed", label, id, state, (c.passed or c.failed) and format("%d", done)
+                or "?", c.total and format("%d", c.total) or "?", c.failed and format("%d", c.failed) or "?")
+end
+
+--- stream: a file (io.stderr); live: rewrite in place; width: columns.
+function M.new(stream, live, width)
+  local p = { stream = stream, live = live, width = math.max(20, (width or 80) - 1), lines = {}, order = {},
+              drawn = 0, seen = {} }
+
+  -- Move up over the live block and clear it.
+  local function erase()
+    if p.drawn > 0 then stream:write(format("\27[%dA\r\27[J", p.drawn)) end
+    p.drawn = 0
+  end
+
+  local function draw()
+    for _, key in ipairs(p.order) do stream:write("\r\27[K", fit(p.lines[key], p.width), "\n") end
+    p.drawn = #p.order
+    stream:flush()
+  end
+
+  function p.poll(lane, detail, info)
+    local text = M.line(lane.label, detail)
+    if not p.lines[lane] then p.order[#p.order + 1] = lane end
+    if live then
+      p.lines[lane] = text .. "  " .. clock(info and info.elapsed)
+      erase()
+      draw()
+    elseif p.seen[lane] ~= text then
+      p.seen[lane], p.lines[lane] = text, text
+      stream:write(text, " (", clock(info and info.elapsed), ")\n")
+      stream:flush()
+    end
+  end
+
+  function p.say(text)
+    if live then erase() end
+    stream:write(text, "\n")
+    if live then draw() else stream:flush() end
+  end
+
+  -- Leave the last live lines on the screen, and stop redrawing them.
+  function p.close()
+    p.order, p.drawn = {}, 0
+  end
+
+  return p
+end
+
+return M

@@ -1,0 +1,166 @@
+--- empirical.cli.render: what the gate and the commands show, from run
+-- details (client:get) and parsed Playwright reports (empirical.parse_report):
+-- counts that add up, test lines, links, the result table --json prints, the
+-- GitHub step summary and annotations. Pure functions; nothing here raises
+-- on a null, a missing count or an odd item: unknown values show as "?".
+local report = require("empirical.report")
+local OUTCOME_CODE = require("empirical.cli.commands").OUTCOME_CODE
+
+local M = {}
+
+local type, format, concat, huge = type, string.format, table.concat, math.huge
+
+local function num(v) return type(v) == "number" and v == v and v > -huge and v < huge and v or nil end
+local function str(v) return type(v) == "string" and v ~= "" and v or nil end
+
+local function run_of(detail)
+  return type(detail) == "table" and type(detail.testRun) == "table" and detail.testRun or {}
+end
+
+--- {total, passed, failed, flaky, skipped}, each a number or nil (unknown).
+-- passed excludes flaky: when success + failed + skipped makes the total,
+-- the vendor counted flaky tests inside success, and they are taken out, so
+-- the four add up to the total, each test once. Missing counts come from the
+-- report's stats when there is one.
+function M.counts(detail, parsed)
+  local r = run_of(detail)
+  local c = { total = num(r.total_count), passed = num(r.success_count), failed = num(r.failed_count),
+              flaky = num(r.flaky_count), skipped = num(r.skipped_count) }
+  if c.total and c.passed and c.failed and c.skipped and c.flaky and c.passed + c.failed + c.skipped == c.total then
+    c.passed = c.passed - c.flaky
+  end
+  local s = type(parsed) == "table" and type(parsed.stats) == "table" and parsed.stats
+  if s then
+    c.passed = c.passed or num(s.expected)
+    c.failed = c.failed or num(s.unexpected)
+    c.flaky = c.flaky or num(s.flaky)
+    c.skipped = c.skipped or num(s.skipped)
+  end
+  if not c.total and c.passed and c.failed and c.flaky and c.skipped then
+    c.total = c.passed + c.failed + c.flaky + c.skipped
+  end
+  return c
+end
+
+local function n(v) return v and format("%d", v) or "?" end
+
+--- "3 passed, 1 failed, 1 flaky, 1 skipped of 6"
+function M.counts_text(c)
+  return format("%s passed, %s failed, %s flaky, %s skipped of %s", n(c.passed), n(c.failed), n(c.flaky),
+                n(c.skipped), n(c.total))
+end
+
+M.DEFAULT_DASHBOARD = "https://dash.empirical.run/{project}/test-runs/{id}"
+
+--- A run's link from the template (opts.dashboard_url or the default), or
+-- nil when it needs a project slug that is not known.
+function M.link(opts, id)
+  local template = str(opts.dashboard_url) or M.DEFAULT_DASHBOARD
+  local slug = str(opts.project_slug)
+  if template:find("{project}", 1, true) and not (slug and slug:match("^[%w._~-]+$")) then return nil end
+  local out = template:gsub("{(%a+)}", { project = slug, id = num(id) and format("%d", id) or tostring(id) })
+  return out
+end
+
+--- `file:line › describe › title [project]`, from a report entry (or a
+-- summary item's name, when the report could not be had).
+function M.test_line(t)
+  local parts = {}
+  if str(t.file) then parts[1] = t.file .. (num(t.line) and (":" .. format("%d", t.line)) or "") end
+  local path = type(t.path) == "table" and t.path or { t.title }
+  for _, p in ipairs(path) do if str(p) then parts[#parts + 1] = p end end
+  if #parts == 0 then parts[1] = "(unnamed test)" end
+  local line = concat(parts, " › ")
+  if str(t.project) then line = line .. " [" .. t.project .. "]" end
+  return line
+end
+
+-- The failed (or flaky) tests of an attempt: the report's entries, or the
+-- summary items' names.
+function M.tests(attempt, which)
+  local parsed = attempt.report
+  if type(parsed) == "table" and type(parsed[which]) == "table" then return parsed[which] end
+  local out = {}
+  if which == "failed" then
+    for _, name in ipairs(report.failed_tests(attempt.detail)) do out[#out + 1] = { title = name, path = { name } } end
+  end
+  return out
+end
+
+local function test_lines(lines, tests, indent)
+  for _, t in ipairs(tests) do
+    lines[#lines + 1] = indent .. M.test_line(t)
+    if str(t.message) then lines[#lines + 1] = indent .. "    " .. t.message end
+  end
+end
+
+function M.triggered(lane, id, url)
+  return format("%s: triggered run %s%s", lane.label, n(num(id)), url and ("  " .. url) or "")
+end
+
+function M.rerunning(lane, last, id, k, of, url)
+  return format("%s: re-running the failed tests of run %s (re-run %d of %d) as run %s%s", lane.label,
+                n(num(last.id)), k, of, n(num(id)), url and ("  " .. url) or "")
+end
+
+--- The lines about one finished attempt: verdict, counts, failed and flaky tests.
+function M.attempt_text(lane, attempt)
+  local r = run_of(attempt.detail)
+  local lines = { format("%s: run %s %s: %s (%s)", lane.label, n(num(attempt.id)), str(r.state) or "?",
+                         (attempt.verdict or "?"):upper(), M.counts_text(M.counts(attempt.detail, attempt.report))) }
+  if attempt.verdict == "empty" then lines[#lines + 1] = "  the run had no tests (--allow-empty lets that pass)" end
+  local failed, flaky = M.tests(attempt, "failed"), M.tests(attempt, "flaky")
+  if #failed > 0 then lines[#lines + 1] = "  failed:" test_lines(lines, failed, "    ") end
+  if #flaky > 0 then lines[#lines + 1] = "  flaky (passed on retry):" test_lines(lines, flaky, "    ") end
+  return concat(lines, "\n")
+end
+
+function M.cancel_line(row, url)
+  return format("cancel run %s: %s%s%s", n(num(row.id)), row.status, row.error and (": " .. row.error) or "",
+                url and ("  " .. url) or "")
+end
+
+-- The result -----------------------------------------------------------------
+
+local function test_json(t)
+  local path = {}
+  for _, p in ipairs(type(t.path) == "table" and t.path or {}) do if type(p) == "string" then path[#path + 1] = p end end
+  return { title = str(t.title) or path[#path] or "", path = path, file = str(t.file), line = num(t.line),
+           column = num(t.column), project = str(t.project), status = str(t.status), message = str(t.message),
+           error = str(t.error), retries = num(t.retries) }
+end
+
+local function attempt_json(opts, attempt)
+  local r = run_of(attempt.detail)
+  local failed, flaky = {}, {}
+  for i, t in ipairs(M.tests(attempt, "failed")) do failed[i] = test_json(t) end
+  for i, t in ipairs(M.tests(attempt, "flaky")) do flaky[i] = test_json(t) end
+  return { id = attempt.id, kind = attempt.kind, url = M.link(opts, attempt.id), state = str(r.state),
+           verdict = attempt.verdict, counts = M.counts(attempt.detail, attempt.report),
+           duration_ms = num(r.duration), failed_tests = failed, flaky_tests = flaky,
+           report_error = attempt.report_error }
+end
+
+--- The gate's result (the --json document) from its lanes.
+function M.result(g, lanes)
+  local CODE = OUTCOME_CODE
+  local runs, worst, worst_code = {}, "passed", 0
+  for i, lane in ipairs(lanes) do
+    local outcome = lane.outcome or g.signal or "aborted"
+    local code = CODE[outcome]
+    if code > worst_code then worst, worst_code = outcome, code end
+    local attempts = {}
+    for k, a in ipairs(lane.attempts) do attempts[k] = attempt_json(g.opts, a) end
+    local err = lane.err
+    runs[i] = { label = lane.label, environment = lane.environment, given = lane.given or false,
+                outcome = outcome, exit_code = code, note = lane.note, attempts = attempts,
+                error = err and { kind = tostring(err.kind), message = tostring(err.message or err),
+                                  status = num(err.status) } or nil }
+  end
+  if #lanes == 0 then worst, worst_code = "invalid", CODE.invalid end
+  local cancelled = {}
+  for i, row in ipairs(g.cancelled or {}) do cancelled[i] = { id = row.id, status = row.status, error = row.error } end
+  return { verdict = worst, exit_code = worst_code, signal = g.signal, runs = runs, cancelled = cancelled }, lanes
+end
+
+return M

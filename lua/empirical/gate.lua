@@ -1,0 +1,265 @@
+--- empirical.gate: the release gate as a library (the `empirical gate`
+-- command is this plus flags and files). No os.exit, no globals; it talks
+-- through the hooks it is given.
+--
+--   local result = require("empirical.gate").run({ environments = { "staging" }, reruns = 1 },
+--                                                 { say = print })
+--   os.exit(result.exit_code)
+--
+-- opts: environments (slugs to trigger), runs (ids to follow), trigger (the
+-- fields every trigger shares: build, tags, ...), timeout (seconds, > 0),
+-- interval, max_poll_failures (nil: until the deadline), reruns, allow_empty,
+-- on_timeout ("cancel"|"leave"), on_reject ("cancel"|"leave"|"wait"),
+-- cancel_given, project_slug, dashboard_url, client (a client to use) or
+-- client_options (for empirical.new).
+-- hooks: say(line) for what a person should read, poll(lane, detail, info)
+-- after each poll. Returns the result (see README: the JSON schema).
+local empirical = require("empirical")
+local report = require("empirical.report")
+local commands = require("empirical.cli.commands")
+local render = require("empirical.cli.render")
+
+local M = {}
+
+-- empirical.now and empirical.sleep are the core's (sleep returns nil, err
+-- when a caught signal interrupts it).
+local core = require("empirical.core")
+local now = empirical.now or core.now
+local sleep = empirical.sleep or function(s) core.sleep(s) return true end
+
+--- Each lane outcome and its exit code (the table is empirical.cli.commands').
+M.OUTCOME_CODE = commands.OUTCOME_CODE
+
+--- The outcome a failed call stands for: the API's fault or the network's
+-- (2), or the caller's (3), or a signal.
+function M.outcome_of_error(err)
+  local kind, status = err.kind, err.status or 0
+  if kind == "interrupted" then return err.signal == "SIGTERM" and "SIGTERM" or "SIGINT" end
+  if kind == "timeout" then return "timeout" end
+  if kind == "transport" or kind == "decode" then return "unavailable" end
+  if kind == "http" and (status >= 500 or status == 408 or status == 429) then return "unavailable" end
+  if kind == "http" then return "rejected" end
+  return "invalid"
+end
+
+--- The trigger params a gate's flags describe, for one environment.
+function M.trigger_params(shared, environment)
+  return empirical.compose(shared or {}, { environment = environment })
+end
+
+--- "passed", "failed", "empty", "error", "cancelled" or "running".
+function M.judge(detail, allow_empty, parsed)
+  local verdict = report.verdict(detail)
+  if verdict ~= "passed" then return verdict end
+  local total = render.counts(detail, parsed).total
+  if total == 0 and not allow_empty then return "empty" end
+  return "passed"
+end
+
+-- Start cancels for the ids and poll them for at most `budget` seconds; a
+-- second signal stops the wait at once. Returns a row per id.
+local function cancel_all(client, ids, reason, budget)
+  local rows, requests = {}, {}
+  for i, id in ipairs(ids) do
+    rows[i] = { id = id, status = "unknown" }
+    local req, err = client:start("cancel", id, { reason = reason })
+    requests[i] = req or false
+    if not req then rows[i].status, rows[i].error = "failed", tostring(err) end
+  end
+  local until_ = now() + budget
+  local left = #ids
+  while left > 0 do
+    left = 0
+    for i, req in ipairs(requests) do
+      if req then
+        local done, _, err = req:poll()
+        if done then
+          requests[i] = false
+          if not err then rows[i].status = "cancelled"
+          elseif err.status == 412 then rows[i].status = "already ended"
+          else rows[i].status, rows[i].error = "failed", tostring(err) end
+        else
+          left = left + 1
+        end
+      end
+    end
+    if left > 0 then
+      if now() >= until_ then break end
+      if not sleep(0.02) then rows.second_signal = true break end
+    end
+  end
+  return rows
+end
+
+local Gate = {}
+Gate.__index = Gate
+
+function Gate:link(id) return render.link(self.opts, id) end
+
+function Gate:say(line) if self.hooks.say then self.hooks.say(line) end end
+
+-- Record an error that ends a lane; a signal ends the whole gate.
+function Gate:fail(lane, err)
+  lane.err = err
+  lane.outcome = M.outcome_of_error(err)
+  if err.kind == "interrupted" then self.signal = lane.outcome end
+end
+
+function Gate:trigger(lanes)
+  local to, params = {}, {}
+  for _, lane in ipairs(lanes) do
+    if lane.environment then
+      local p, err = M.trigger_params(self.opts.trigger, lane.environment)
+      if p then to[#to + 1], params[#params + 1] = lane, p else self:fail(lane, err) end
+    end
+  end
+  if #to == 0 then return end
+  local runs, errs = self.client:trigger_all(params)
+  for i, lane in ipairs(to) do
+    if runs[i] then
+      lane.started = true
+      lane.attempts[1] = { id = runs[i].id, kind = "run" }
+      self:say(render.triggered(lane, runs[i].id, self:link(runs[i].id)))
+    else
+      self:fail(lane, errs[i])
+      self:say(("%s: %s"):format(lane.label, tostring(errs[i])))
+    end
+  end
+end
+
+-- The report of a finished attempt with failed or flaky tests; a failure to
+-- fetch it costs a line, never the verdict.
+function Gate:fetch_report(lane, attempt)
+  local c = render.counts(attempt.detail)
+  if attempt.verdict ~= "failed" and (c.flaky or 0) == 0 then return end
+  if not self.client.report then attempt.report_error = "this version of the core cannot fetch reports" return end
+  local parsed, err = self.client:report(attempt.detail)
+  if parsed then attempt.report = parsed return end
+  if err.kind == "interrupted" then self:fail(lane, err) return end
+  attempt.report_error = tostring(err)
+  self:say(("%s: run %s: the Playwright report could not be fetched: %s"):format(lane.label, attempt.id, tostring(err)))
+end
+
+-- A re-run of the failed tests, if asked for and the deadline leaves time to follow it.
+function Gate:rerun(lane)
+  local done = #lane.attempts - 1
+  if done >= (self.opts.reruns or 0) then return false end
+  local left = self.deadline - now()
+  local needs = 3 * (self.opts.interval or 5)
+  if left < needs then
+    lane.note = ("no re-run: %.0f s left before the deadline, a re-run needs %.0f s to follow"):format(left, needs)
+    self:say(lane.label .. ": " .. lane.note)
+    return false
+  end
+  local last = lane.attempts[#lane.attempts]
+  local again, err = self.client:rerun(last.id, { only_failed = true })
+  if not again then self:fail(lane, err) self:say(("%s: re-run refused: %s"):format(lane.label, tostring(err))) return true end
+  lane.started = true
+  lane.attempts[#lane.attempts + 1] = { id = again.id, kind = "rerun" }
+  self:say(render.rerunning(lane, last, again.id, done + 1, self.opts.reruns, self:link(again.id)))
+  return true
+end
+
+function Gate:settle(lane, detail, err)
+  local attempt = lane.attempts[#lane.attempts]
+  if not detail then
+    attempt.detail = err.detail or attempt.detail
+    if err.kind ~= "interrupted" then self:say(("%s: %s"):format(lane.label, tostring(err))) end
+    return self:fail(lane, err)
+  end
+  attempt.detail = detail
+  attempt.verdict = M.judge(detail, self.opts.allow_empty)
+  self:fetch_report(lane, attempt)
+  if lane.outcome then return end
+  attempt.verdict = M.judge(detail, self.opts.allow_empty, attempt.report)
+  self:say(render.attempt_text(lane, attempt))
+  if attempt.verdict == "failed" and self:rerun(lane) then return end
+  lane.outcome = lane.outcome or (attempt.verdict == "running" and "error" or attempt.verdict)
+end
+
+function Gate:follow(lanes)
+  while not self.signal do
+    local active, ids = {}, {}
+    for _, lane in ipairs(lanes) do
+      if not lane.outcome then active[#active + 1], ids[#ids + 1] = lane, lane.attempts[#lane.attempts].id end
+    end
+    if #active == 0 then return end
+    local left = self.deadline - now()
+    if left <= 0 then
+      for _, lane in ipairs(active) do
+        self:fail(lane, empirical.error("timeout", "the gate's deadline passed before the run ended"))
+      end
+      return
+    end
+    local hooks = self.hooks
+    local details, errs = self.client:wait_all(ids, {
+      interval = self.opts.interval, timeout = left, max_poll_failures = self.opts.max_poll_failures,
+      on_poll = function(detail, info)
+        active[info.index].last = detail
+        if hooks.poll then hooks.poll(active[info.index], detail, info) end
+      end,
+      on_poll_error = function(e, n)
+        self:say(("poll %d in a row failed, still polling until the deadline: %s"):format(n, tostring(e)))
+      end,
+    })
+    if not details then error(tostring(errs)) end
+    for i, lane in ipairs(active) do
+      if not self.signal then self:settle(lane, details[i], errs[i])
+      elseif errs[i] and errs[i].kind == "interrupted" then self:fail(lane, errs[i]) end
+    end
+  end
+end
+
+-- Cancel what the gate is responsible for, after a signal, the deadline or a
+-- refused environment.
+function Gate:cleanup(lanes)
+  local why
+  if self.signal then why = "interrupted by " .. self.signal
+  elseif self.rejected and self.opts.on_reject ~= "leave" and self.opts.on_reject ~= "wait" then
+    why = "another environment was refused"
+  elseif self.timed_out and self.opts.on_timeout ~= "leave" then why = "the gate's deadline passed" end
+  if not why then return end
+  local ids = {}
+  for _, lane in ipairs(lanes) do
+    local attempt = lane.attempts[#lane.attempts]
+    local mine = lane.started or (self.opts.cancel_given and not self.rejected)
+    local unfinished = attempt and not (attempt.verdict and attempt.verdict ~= "running")
+    if mine and unfinished then ids[#ids + 1] = attempt.id end
+  end
+  if #ids == 0 then return end
+  self.cancelled = cancel_all(self.client, ids, "empirical gate: " .. why, 1.5)
+  for _, row in ipairs(self.cancelled) do self:say(render.cancel_line(row, self:link(row.id))) end
+  if self.cancelled.second_signal then self:say("second signal: not waiting for the cancels to be confirmed") end
+end
+
+function M.run(opts, hooks)
+  local g = setmetatable({ opts = opts, hooks = hooks or {}, cancelled = {} }, Gate)
+  assert(type(opts.timeout) == "number" and opts.timeout > 0, "gate: opts.timeout must be a positive number")
+  g.deadline = now() + opts.timeout
+  local lanes = {}
+  for _, env in ipairs(opts.environments or {}) do lanes[#lanes + 1] = { label = env, environment = env } end
+  for _, id in ipairs(opts.runs or {}) do
+    lanes[#lanes + 1] = { label = ("run %d"):format(id), given = true, attempts = { { id = id, kind = "given" } } }
+  end
+  for _, lane in ipairs(lanes) do lane.attempts = lane.attempts or {} end
+  local client, err = opts.client, nil
+  if not client then client, err = empirical.new(opts.client_options) end
+  if not client then
+    for _, lane in ipairs(lanes) do g:fail(lane, err) end
+    g:say(tostring(err))
+    return render.result(g, lanes)
+  end
+  g.client = client
+  g:trigger(lanes)
+  for _, lane in ipairs(lanes) do if lane.outcome and lane.environment then g.rejected = true end end
+  if g.rejected and opts.on_reject ~= "wait" then
+    for _, lane in ipairs(lanes) do if not lane.outcome then lane.outcome = "aborted" end end
+  end
+  g:follow(lanes)
+  for _, lane in ipairs(lanes) do if lane.outcome == "timeout" then g.timed_out = true end end
+  g:cleanup(lanes)
+  if not opts.client then client:close() end
+  return render.result(g, lanes)
+end
+
+return M
