@@ -46,7 +46,7 @@ MODULE  := $(MODULE_DIR)/empirical/core.so
 # OpenResty's LuaJIT (luajit2: Debian's plain luajit conflicts with
 # libnginx-mod-http-lua).
 DEB_PACKAGES := $(sort $(LUA_DEBS) lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson lua-busted lua-socket \
-                  lua-expat lua-sec openssl pkg-config gcc make luarocks \
+                  lua-expat lua-sec openssl pkg-config gcc make luarocks python3-jsonschema \
                   luajit2 libluajit2-5.1-dev neovim nginx-light libnginx-mod-http-lua)
 
 export LUA_PATH  := ./lua/?.lua;./lua/?/init.lua;;
@@ -72,8 +72,8 @@ help:
 	@echo "make test-all the specs on every supported Lua: $(LUA_VERSIONS)"
 	@echo "make lint     luacheck over lua/, examples/ and spec/ (.luacheckrc)"
 	@echo "make bench    the benchmark of bench/README.md against a local nginx-light (BENCH_FLAGS=--quick)"
-	@echo "make demo     start the bundled fake API and run the release gate (examples/release_gate.lua) against it"
-	@echo "make install  PREFIX=$(PREFIX) DESTDIR=  install the module"
+	@echo "make demo     install the empirical command under build/demo and run its gate against the bundled fake API"
+	@echo "make install  PREFIX=$(PREFIX) DESTDIR=  install the module and the empirical command"
 	@echo "make deps     install missing Debian packages (as root), or print the command"
 	@echo "make check-valgrind  the specs that drive the core ($(VALGRIND_SPECS)) under valgrind memcheck"
 	@echo "make check-asan      every spec against a build with -fsanitize=address,undefined"
@@ -174,13 +174,25 @@ bench: all
 	@$(MAKE) --no-print-directory build/bench/floor
 	$(LUA) bench/run.lua $(BENCH_FLAGS)
 
+# The installed command, in a prefix under build/, against the bundled fake.
 demo: all
-	@$(LUA) examples/demo.lua
+	@$(MAKE) --no-print-directory -s install PREFIX=$(CURDIR)/build/demo DESTDIR= >/dev/null
+	@$(LUA) examples/demo.lua build/demo/bin/empirical
 
+# The command runs on the Lua it was built for, and finds the modules under
+# PREFIX first: its first line is rewritten, and the paths set after it.
+LUA_SHARE := $(PREFIX)/share/lua/$(LUA_ABI)
+LUA_LIB   := $(PREFIX)/lib/lua/$(LUA_ABI)
 install: all
-	install -d $(DESTDIR)$(PREFIX)/lib/lua/$(LUA_ABI)/empirical $(DESTDIR)$(PREFIX)/share/lua/$(LUA_ABI)/empirical
-	install -m 0755 $(MODULE) $(DESTDIR)$(PREFIX)/lib/lua/$(LUA_ABI)/empirical/core.so
-	install -m 0644 lua/empirical/*.lua $(DESTDIR)$(PREFIX)/share/lua/$(LUA_ABI)/empirical/
+	install -d $(DESTDIR)$(LUA_LIB)/empirical $(DESTDIR)$(LUA_SHARE)/empirical/cli $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(MODULE) $(DESTDIR)$(LUA_LIB)/empirical/core.so
+	install -m 0644 lua/empirical/*.lua $(DESTDIR)$(LUA_SHARE)/empirical/
+	install -m 0644 lua/empirical/cli/*.lua $(DESTDIR)$(LUA_SHARE)/empirical/cli/
+	sed -e '1s|.*|#!$(shell command -v $(LUA))|' \
+	    -e '1a package.path = "$(LUA_SHARE)/?.lua;$(LUA_SHARE)/?/init.lua;" .. package.path' \
+	    -e '1a package.cpath = "$(LUA_LIB)/?.so;" .. package.cpath' \
+	    bin/empirical > $(DESTDIR)$(PREFIX)/bin/empirical
+	chmod 0755 $(DESTDIR)$(PREFIX)/bin/empirical
 
 clean:
 	rm -rf build empirical/core.so

@@ -37,7 +37,20 @@ build = {
     ["empirical"] = "lua/empirical/init.lua",
     ["empirical.fake"] = "lua/empirical/fake.lua",
     ["empirical.report"] = "lua/empirical/report.lua",
+    ["empirical.gate"] = "lua/empirical/gate.lua",
+    ["empirical.cli"] = "lua/empirical/cli.lua",
+    ["empirical.cli.args"] = "lua/empirical/cli/args.lua",
+    ["empirical.cli.calls"] = "lua/empirical/cli/calls.lua",
+    ["empirical.cli.commands"] = "lua/empirical/cli/commands.lua",
+    ["empirical.cli.gate_command"] = "lua/empirical/cli/gate_command.lua",
+    ["empirical.cli.help"] = "lua/empirical/cli/help.lua",
+    ["empirical.cli.progress"] = "lua/empirical/cli/progress.lua",
+    ["empirical.cli.publish"] = "lua/empirical/cli/publish.lua",
+    ["empirical.cli.render"] = "lua/empirical/cli/render.lua",
     ["empirical._meta"] = "lua/empirical/_meta.lua",   -- LuaLS definitions, never required
+  },
+  install = {
+    bin = { empirical = "bin/empirical" },   -- luarocks wraps it to run on the tree's Lua
   },
 }
 test = {
