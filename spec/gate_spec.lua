@@ -1,25 +1,53 @@
--- examples/release_gate.lua as a CI job runs it: a subprocess against the
--- fake, judged by its exit code, its output and the fake's log.
+-- `empirical gate` as a CI job runs it: bin/empirical in a subprocess
+-- against the fake, judged by its exit code, its output, its files and the
+-- fake's log.
 local helper = require("helper")
 local cjson = require("cjson")
 local lxp = require("lxp.lom")
+local empirical = require("empirical")
 
-local GATE = "examples/release_gate.lua"
+-- What the core and the fake offer today: the parts of the gate that need
+-- cancel, signals or Playwright reports are checked once those have landed.
+local probe = assert(empirical.new { token = "t", base_url = "http://127.0.0.1:9" })
+local HAS_CANCEL = probe.cancel ~= nil
+local HAS_SIGNALS = empirical.catch_signals ~= nil
+local HAS_REPORTS = probe.report ~= nil and empirical.parse_report ~= nil
+probe:close()
+local it_cancel = HAS_CANCEL and it or pending
+local it_signals = (HAS_SIGNALS and HAS_CANCEL) and it or pending
+local it_reports = HAS_REPORTS and it or pending
 
--- The testsuite element of a JUnit file, parsed by expat.
-local function junit_suite(path)
+local function read(path)
   local f = assert(io.open(path))
-  local doc = assert(lxp.parse(f:read("*a")))
+  local text = f:read("*a")
   f:close()
   os.remove(path)
-  assert.equal("testsuites", doc.tag)
-  for _, node in ipairs(doc) do
-    if type(node) == "table" and node.tag == "testsuite" then return node end
-  end
-  error("no testsuite in " .. path)
+  return text
 end
 
-describe("the release gate", function()
+-- The testsuite elements of a JUnit file, parsed by expat.
+local function junit_suites(path)
+  local doc = assert(lxp.parse(read(path)))
+  assert.equal("testsuites", doc.tag)
+  local suites = {}
+  for _, node in ipairs(doc) do if type(node) == "table" and node.tag == "testsuite" then suites[#suites + 1] = node end end
+  return suites
+end
+
+local function children(node, tag)
+  local out = {}
+  for _, c in ipairs(node) do if type(c) == "table" and c.tag == tag then out[#out + 1] = c end end
+  return out
+end
+
+local function no_traceback(...)
+  for _, text in ipairs { ... } do
+    assert.is_nil(text:find("stack traceback", 1, true), text)
+    assert.is_nil(text:find("%.lua:%d+:"), text)
+  end
+end
+
+describe("empirical gate", function()
   local fake
 
   setup(function() fake = helper.start_fake { speed = 50 } end)
@@ -27,241 +55,290 @@ describe("the release gate", function()
   before_each(function() fake:reset() end)
 
   local function gate(args, env)
-    local argv = { "lua5.4", GATE, "--interval", "0.05" }
+    local argv = { helper.LUA, "bin/empirical", "gate", "--interval", "0.05" }
     for _, a in ipairs(args) do argv[#argv + 1] = a end
-    local vars = { EMPIRICALRUN_KEY = fake.token, EMPIRICALRUN_API_URL = fake.url }
+    local vars = { EMPIRICALRUN_KEY = fake.token, EMPIRICALRUN_API_URL = fake.url, CI = "true",
+                   EMPIRICALRUN_PROJECT = false, GITHUB_ACTIONS = false, GITHUB_STEP_SUMMARY = false }
     for k, v in pairs(env or {}) do vars[k] = v end
-    return helper.run(argv, vars)
+    local code, out, err = helper.run(argv, vars)
+    no_traceback(out, err)
+    return code, out, err
   end
 
-  local function bodies(method)
+  local function requests(method, pattern)
     local out = {}
-    for _, r in ipairs(fake:log()) do if r.method == method then out[#out + 1] = cjson.decode(r.body) end end
+    for _, r in ipairs(fake:log()) do
+      if r.method == method and (not pattern or r.path:match(pattern)) then out[#out + 1] = r end
+    end
     return out
   end
 
   describe("exits 0", function()
-    it("when the run passes", function()
+    it("when the run passes, printing its link as soon as it is triggered", function()
       fake:scenario { tests = { { name = "a", outcome = "passed" }, { name = "b", outcome = "flaky" } } }
-      local code, out = gate { "--environment", "staging" }
-      assert.equal(0, code, out)
-      assert.matches("run 1 ended: PASSED", out, 1, true)
+      local code, out, err = gate({ "--environment", "staging" }, { EMPIRICALRUN_PROJECT = "acme" })
+      assert.equal(0, code, err)
+      assert.matches("^staging: triggered run 1  https://dash%.empirical%.run/acme/test%-runs/1\n", err)
+      assert.matches("staging: run 1 ended: PASSED (1 passed, 0 failed, 1 flaky, 0 skipped of 2)", err, 1, true)
       assert.matches("release gate: passed (exit 0)", out, 1, true)
+      assert.equal("acme", requests("PUT")[1].headers["x-project-slug"])
     end)
 
     it("when a re-run of the failed tests passes, after re-running only those, once", function()
-      local code, out = gate { "--environment", "staging", "--rerun-failed", "2" }
-      assert.equal(0, code, out)
-      assert.matches("re-run 1 of the failed tests:\nrun 2 ended: PASSED", out, 1, true)
-      assert.equal(1, helper.count(fake:log(), "PUT"))
-      assert.same({ { only_failed = true } }, bodies("POST"))
+      local code, out, err = gate { "--environment", "staging", "--rerun-failed", "2" }
+      assert.equal(0, code, err)
+      assert.matches("re-running the failed tests of run 1 (re-run 1 of 2) as run 2", err, 1, true)
+      assert.matches("staging: passed (exit 0), run 1 then re-run 2", out, 1, true)
+      assert.equal(1, #requests("PUT"))
+      local posts = requests("POST", "/re%-run$")
+      assert.equal(1, #posts)
+      assert.same({ only_failed = true }, cjson.decode(posts[1].body))
     end)
 
-    it("and prints --help with every exit code", function()
-      local code, out = gate { "--help" }
-      assert.equal(0, code)
-      for _, line in ipairs { "0  the run passed", "1  tests failed", "2  the run ended in error", "3  usage" } do
-        assert.matches(line, out, 1, true)
-      end
+    it("on a run of zero tests with --allow-empty", function()
+      fake:scenario { tests = {} }
+      assert.equal(0, (gate { "--environment", "staging", "--allow-empty" }))
     end)
   end)
 
   describe("exits 1", function()
     it("when tests failed and no re-run was asked for, naming them", function()
-      local code, out = gate { "--environment", "staging" }
-      assert.equal(1, code, out)
-      assert.matches("- checkout > pays with card", out, 1, true)
-      assert.equal(0, helper.count(fake:log(), "POST"))
+      local code, _, err = gate { "--environment", "staging" }
+      assert.equal(1, code)
+      assert.matches("failed:\n    checkout > pays with card", err, 1, true)
+      assert.equal(0, #requests("POST"))
     end)
 
     it("when the re-runs do not fix them, after exactly N re-runs", function()
       fake:scenario { tests = { { name = "broken", outcome = "failed" } } }
       local code, out = gate { "--environment", "staging", "--rerun-failed", "2" }
-      assert.equal(1, code, out)
-      assert.equal(2, helper.count(fake:log(), "POST"))
+      assert.equal(1, code)
+      assert.equal(2, #requests("POST", "/re%-run$"))
       assert.matches("release gate: failed (exit 1)", out, 1, true)
+    end)
+
+    it("on a run of zero tests, saying why", function()
+      fake:scenario { tests = {} }
+      local code, out, err = gate { "--environment", "staging" }
+      assert.equal(1, code)
+      assert.matches("the run had no tests", err, 1, true)
+      assert.matches("staging: empty (exit 1)", out, 1, true)
     end)
   end)
 
   describe("exits 2", function()
     it("when the run ends in error", function()
       fake:scenario { end_state = "error" }
-      local code, out = gate { "--environment", "staging" }
-      assert.equal(2, code, out)
-      assert.matches("run 1 error: ERROR", out, 1, true)
+      local code, _, err = gate { "--environment", "staging" }
+      assert.equal(2, code)
+      assert.matches("run 1 error: ERROR", err, 1, true)
     end)
 
-    it("when the run is cancelled", function()
+    it("when the run is cancelled, without re-running it", function()
       fake:scenario { end_state = "cancelled" }
-      local code, out = gate { "--environment", "staging", "--rerun-failed", "1" }
-      assert.equal(2, code, out)
-      assert.equal(0, helper.count(fake:log(), "POST"))
+      assert.equal(2, (gate { "--environment", "staging", "--rerun-failed", "1" }))
+      assert.equal(0, #requests("POST", "/re%-run$"))
     end)
 
-    it("when the timeout passes, and still writes the report", function()
+    it("when the deadline passes, writing a JUnit error testcase, never an empty green report", function()
       fake:scenario { pending_seconds = 1e6 }
       local report = os.tmpname()
-      local code, out = gate { "--environment", "staging", "--timeout", "1s", "--junit", report }
-      assert.equal(2, code, out)
-      assert.matches("still pending after", out, 1, true)
-      assert.matches("release gate: timeout (exit 2)", out, 1, true)
-      assert.equal("1", junit_suite(report).attr.errors)
+      local code, out = gate { "--environment", "staging", "--timeout", "1s", "--junit", report, "--on-timeout", "leave" }
+      assert.equal(2, code)
+      assert.matches("staging: timeout (exit 2)", out, 1, true)
+      local suite = junit_suites(report)[1]
+      assert.equal("1", suite.attr.errors)
+      assert.equal(1, #children(children(suite, "testcase")[1], "error"))
+      assert.equal(0, #requests("POST"))   -- --on-timeout leave
+    end)
+
+    it_cancel("when the deadline passes, cancelling the run it started", function()
+      fake:scenario { pending_seconds = 1e6 }
+      local code, _, err = gate { "--environment", "staging", "--timeout", "1s" }
+      assert.equal(2, code)
+      assert.equal(1, #requests("POST", "^/api/test%-runs/1/cancel$"))
+      assert.matches("cancel run 1: cancelled", err, 1, true)
+    end)
+
+    it("when the API answers 503 to every poll until the deadline, without a traceback", function()
+      fake:script { method = "GET", status = 503, body = "", times = 100000 }
+      local code, _, err = gate { "--environment", "staging", "--timeout", "2s", "--on-timeout", "leave" }
+      assert.equal(2, code, err)
+      assert.matches("503", err, 1, true)
+    end)
+
+    it("when the trigger gets a 5xx: sent once, saying the run may exist", function()
+      fake:script { method = "PUT", status = 503, body = "", times = 5 }
+      local code, _, err = gate { "--environment", "staging", "--rerun-failed", "1" }
+      assert.equal(2, code)
+      assert.matches("may have been created", err, 1, true)
+      assert.equal(1, #fake:log())
     end)
   end)
 
   describe("exits 3", function()
     it("without EMPIRICALRUN_KEY, saying so, sending nothing", function()
-      local code, out = gate({ "--environment", "staging" }, { EMPIRICALRUN_KEY = false })
+      local code, _, err = gate({ "--environment", "staging" }, { EMPIRICALRUN_KEY = false })
       assert.equal(3, code)
-      assert.matches("EMPIRICALRUN_KEY", out, 1, true)
+      assert.matches("EMPIRICALRUN_KEY", err, 1, true)
       assert.equal(0, #fake:log())
     end)
 
     it("on a wrong key, without printing it", function()
       local code, out, err = gate({ "--environment", "staging" }, { EMPIRICALRUN_KEY = "sk-wrong-key-1234" })
       assert.equal(3, code)
-      assert.matches("401", out, 1, true)
+      assert.matches("401", err, 1, true)
       assert.is_nil((out .. err):find("sk-wrong-key-1234", 1, true))
     end)
 
-    local usage = {
-      { "an unknown flag", { "--environment", "staging", "--shard", "4" }, "unknown argument '--shard'" },
-      { "no environment", {}, "give --environment SLUG, or --run ID" },
-      { "a flag without its value", { "--environment" }, "--environment needs a value" },
-      { "a bad duration", { "--environment", "staging", "--timeout", "soon" }, "--timeout: 'soon' is not a duration" },
-      { "a bad --meta", { "--environment", "staging", "--meta", "novalue" }, "--meta expects KEY=VALUE" },
-      { "a bad --run", { "--run", "latest" }, "--run expects a run id" },
+    local invalid = {
+      { "shards of zero", { "--shards", "0" }, "--shards: '0' is not a whole number from 1" },
+      { "an env override with a bad name", { "--env", "1BAD=x" }, "environment_variables_overrides" },
+      { "a test branch with build flags", { "--test-branch", "feature", "--commit", "abc" }, "branch" },
     }
-    for _, case in ipairs(usage) do
-      it("on " .. case[1], function()
-        local code, _, err = gate(case[2])
-        assert.equal(3, code)
+    for _, case in ipairs(invalid) do
+      it("on " .. case[1] .. ", naming it and sending nothing", function()
+        local args = { "--environment", "staging" }
+        for _, a in ipairs(case[2]) do args[#args + 1] = a end
+        local code, _, err = gate(args)
+        assert.equal(3, code, err)
         assert.matches(case[3], err, 1, true)
         assert.equal(0, #fake:log())
       end)
     end
 
-    local invalid = {
-      { "shards of zero", { "--shards", "0" }, "total_shards" },
-      { "shards as words", { "--shards", "four" }, "total_shards" },
-      { "an env override with a bad name", { "--env", "1BAD=x" }, "environment_variables_overrides" },
-      { "a test branch with build flags", { "--test-branch", "feature", "--commit", "abc" }, "branch" },
-    }
-    for _, case in ipairs(invalid) do
-      it("on " .. case[1] .. ", naming the field and sending nothing", function()
-        local args = { "--environment", "staging" }
-        for _, a in ipairs(case[2]) do args[#args + 1] = a end
-        local code, out = gate(args)
-        assert.equal(3, code, out)
-        assert.matches("empirical: invalid: " .. case[3], out, 1, true)
-        assert.equal(0, #fake:log())
-      end)
-    end
-
     it("on an environment the API does not know, with its message", function()
-      local code, out = gate { "--environment", "moon" }
+      local code, _, err = gate { "--environment", "moon" }
       assert.equal(3, code)
-      assert.matches("Unknown environment 'moon'", out, 1, true)
-    end)
-
-    it("on a 5xx to the trigger, sent once, saying the run may exist", function()
-      fake:script { method = "PUT", status = 503, body = "", times = 5 }
-      local code, out = gate { "--environment", "staging", "--rerun-failed", "1" }
-      assert.equal(3, code)
-      assert.matches("may have been created", out, 1, true)
-      assert.equal(1, #fake:log())
+      assert.matches("Unknown environment 'moon'", err, 1, true)
     end)
   end)
 
-  describe("sends", function()
-    it("the trigger the flags describe", function()
-      local code = gate { "--environment", "staging", "--build-url", "https://s.example.com", "--commit", "abc123",
-                          "--branch", "main", "--shards", "4", "--tag", "@smoke", "--tag", "@cart",
-                          "--meta", "pipeline=4127", "--meta", "team=web", "--env", "FLAGS=a=b", "--rerun-failed", "1" }
-      assert.equal(0, code)
-      assert.same({ {
-        environment = "staging", total_shards = 4, tags = { "@smoke", "@cart" },
-        build = { url = "https://s.example.com", commit = "abc123", branch = "main" },
-        metadata = { pipeline = "4127", team = "web" },
-        environment_variables_overrides = { { name = "FLAGS", value = "a=b" } },
-      } }, bodies("PUT"))
-    end)
-
-    it("nothing but polls with --run ID", function()
-      local client = helper.client(fake)
-      local run = assert(client:trigger { environment = "staging" })
-      client:close()
-      local code = gate { "--run", ("%d"):format(run.id), "--rerun-failed", "1" }
-      assert.equal(0, code)
-      assert.equal(1, helper.count(fake:log(), "PUT"))   -- the spec's own
-    end)
+  describe("never prints a traceback", function()
+    local function body(test_run, items)
+      local run = { id = 1, state = "queued" }
+      for k, v in pairs(test_run) do run[k] = v end
+      return '{"data":{"test_run":{"project":{"id":1,"name":"p","repo_name":"r"},"testRun":' ..
+             cjson.encode(run):gsub('"NULL"', "null") .. ',"flattenedSummaryDetails":' .. (items or "[]") .. "}}}"
+    end
+    local odd = {
+      { "null counts while queued", body { total_count = "NULL", failed_count = "NULL", success_count = "NULL" } },
+      { "missing counts", body { state = "started" } },
+      { "null and odd items", body({ state = "started", total_count = 3 }, '[null, {"name": null}, 7, {"status": 1}]') },
+      { "an unknown state", body { state = "warming_up", total_count = 6 } },
+    }
+    for _, case in ipairs(odd) do
+      it("on " .. case[1] .. ", and goes on to the verdict", function()
+        fake:script { method = "GET", status = 200, body = case[2], content_type = "application/json", times = 3 }
+        local code, _, err = gate { "--environment", "staging", "--progress", "tty" }
+        assert.equal(1, code, err)
+        assert.matches("staging: run 1 ended: FAILED", err, 1, true)
+      end)
+    end
   end)
 
   describe("reports", function()
-    it("as JSON on stdout with --json, progress on stderr", function()
-      local code, out, err = gate { "--environment", "staging", "--json" }
-      assert.equal(1, code)
+    it("as JSON: each run's own id with its own counts, re-runs with theirs, lists as arrays", function()
+      local code, out, err = gate { "--environment", "staging", "--rerun-failed", "1", "--json" }
+      assert.equal(0, code, err)
       local result = cjson.decode(out)
-      assert.equal("failed", result.verdict)
-      assert.equal(1, result.exit_code)
-      assert.equal(1, result.run_id)
-      assert.equal("ended", result.state)
-      assert.same({ "checkout > pays with card" }, result.failed_tests)
-      assert.same({ total = 6, passed = 4, failed = 1, flaky = 1, skipped = 1 }, result.counts)
-      assert.matches("run 1 ended", err, 1, true)
+      assert.equal("passed", result.verdict)
+      local attempts = result.runs[1].attempts
+      assert.same({ 1, "run", 1 }, { attempts[1].id, attempts[1].kind, attempts[1].counts.failed })
+      assert.same({ 2, "rerun", 1, 0 }, { attempts[2].id, attempts[2].kind, attempts[2].counts.total,
+                                          attempts[2].counts.failed })
+      assert.same({ total = 6, passed = 3, failed = 1, flaky = 1, skipped = 1 }, attempts[1].counts)
+      assert.truthy(out:find('"failed_tests":[]', 1, true))
+      assert.truthy(out:find('"cancelled":[]', 1, true))
     end)
 
-    it("as JUnit with --junit, the re-run deciding the tests it ran", function()
+    it("as JUnit: the re-run deciding the tests it ran, the run links in properties", function()
       local report = os.tmpname()
-      assert.equal(0, (gate { "--environment", "staging", "--rerun-failed", "1", "--junit", report }))
-      local suite = junit_suite(report)
-      assert.equal("6", suite.attr.tests)
-      assert.equal("0", suite.attr.failures)
-      assert.equal("1", suite.attr.skipped)
+      assert.equal(0, (gate({ "--environment", "staging", "--rerun-failed", "1", "--junit", report },
+                            { EMPIRICALRUN_PROJECT = "acme" })))
+      local suite = junit_suites(report)[1]
+      assert.same({ "6", "0", "1" }, { suite.attr.tests, suite.attr.failures, suite.attr.skipped })
+      local props = {}
+      for _, p in ipairs(children(children(suite, "properties")[1], "property")) do props[p.attr.name] = p.attr.value end
+      assert.equal("https://dash.empirical.run/acme/test-runs/1", props.run_url)
+      assert.equal("2", props.rerun_1_id)
     end)
 
-    it("progress in a log as one plain line per change", function()
-      local _, out = gate { "--environment", "staging", "--progress", "plain" }
-      assert.is_nil(out:find("\r", 1, true))
+    it_reports("each failed test with its file, line and message, in the log, JUnit, step summary and annotations",
+               function()
+      fake:scenario { tests = { { name = "pays with card", outcome = "failed", file = "checkout.spec.ts", line = 42,
+                                  message = "Error: expect(received).toBe(expected)", describe = { "checkout" },
+                                  project = "chromium" } } }
+      local report, summary = os.tmpname(), os.tmpname()
+      local f = assert(io.open(summary, "w"))
+      f:write("earlier step\n")
+      f:close()
+      local code, out, err = gate({ "--environment", "staging", "--junit", report },
+                                  { GITHUB_STEP_SUMMARY = summary, GITHUB_ACTIONS = "true" })
+      assert.equal(1, code)
+      assert.matches("checkout.spec.ts:42 › checkout › pays with card [chromium]\n" ..
+                     "        Error: expect(received).toBe(expected)", err, 1, true)
+      local case = children(junit_suites(report)[1], "testcase")[1]
+      assert.same({ "checkout.spec.ts", "42" }, { case.attr.file, case.attr.line })
+      assert.equal("Error: expect(received).toBe(expected)", children(case, "failure")[1].attr.message)
+      local md = read(summary)
+      assert.matches("^earlier step\n## Empirical release gate: failed %(exit 1%)", md)
+      assert.truthy(md:find("checkout.spec.ts:42", 1, true))
+      assert.truthy(out:find("::error file=checkout.spec.ts,line=42,title=staging%3A checkout › pays with card " ..
+                             "[chromium]::Error%3A expect", 1, true) or
+                    out:find("::error file=checkout.spec.ts,line=42,title=", 1, true), out)
+    end)
+
+    it("a GitHub step summary and annotations when their variables are set", function()
+      local summary = os.tmpname()
+      local code, out = gate({ "--environment", "staging" }, { GITHUB_STEP_SUMMARY = summary, GITHUB_ACTIONS = "true" })
+      assert.equal(1, code)
+      local md = read(summary)
+      assert.matches("## Empirical release gate: failed (exit 1)", md, 1, true)
+      assert.matches("| staging | ❌ failed | 3 | 1 | 1 | 1 | 6 | run 1 |", md, 1, true)
+      assert.matches("- checkout > pays with card", md, 1, true)
+      assert.matches("\n::error title=staging%3A checkout > pays with card::test failed\n", "\n" .. out, 1, true)
+    end)
+
+    it("progress in CI as one plain line per change", function()
+      local _, _, err = gate { "--environment", "staging" }
+      assert.is_nil(err:find("\r", 1, true))
       local previous
-      for line in out:gmatch("[^\n]+") do
-        local progress = line:match("^(run 1 %a+ +%d+/%d+ done, %d+ failed)")
+      for line in err:gmatch("[^\n]+") do
+        local progress = line:match("^(staging: run 1 %a+, [%d?]+/[%d?]+ done, [%d?]+ failed)")
         if progress then
           assert.are_not.equal(previous, progress)
           previous = progress
         end
       end
-      assert.equal("run 1 ended     6/6 done, 1 failed", previous)
+      assert.equal("staging: run 1 ended, 6/6 done, 1 failed", previous)
     end)
 
-    it("progress on a terminal as one line rewritten", function()
-      local _, out = gate { "--environment", "staging", "--progress", "tty" }
-      assert.matches("\r\27[K", out, 1, true)
-      assert.matches("run 1 ended     6/6 done, 1 failed  0:0%d\n", out)
+    it("progress on a terminal as live lines that fit its width", function()
+      local _, _, err = gate({ "--environment", "staging", "--environment", "production", "--progress", "tty" },
+                             { COLUMNS = "40" })
+      assert.matches("\r\27[K", err, 1, true)
+      for line in err:gsub("\27%[%d*[AJK]", ""):gmatch("[^\r\n]+") do
+        if line:match("done,") then assert.is_true(#line <= 39, line) end
+      end
     end)
   end)
 
   describe("with several environments", function()
-    it("triggers one run each, waits for all together, re-runs each one's failures, exits 0", function()
+    it("triggers every run before polling any, re-runs each one's failures, exits 0", function()
       local report = os.tmpname()
       local code, out = gate { "--environment", "staging", "--environment", "production", "--rerun-failed", "1",
                                "--json", "--junit", report }
       assert.equal(0, code, out)
+      local log = fake:log()
+      assert.same({ "PUT", "PUT" }, { log[1].method, log[2].method })
       local result = cjson.decode(out)
-      assert.equal("passed", result.verdict)
-      assert.equal(2, #result.runs)
       assert.same({ "staging", "production" }, { result.runs[1].environment, result.runs[2].environment })
-      assert.same({ "passed", "passed" }, { result.runs[1].verdict, result.runs[2].verdict })
-      assert.equal(2, helper.count(fake:log(), "PUT"))
-      assert.equal(2, helper.count(fake:log(), "POST"))
-      local f = assert(io.open(report))
-      local _, suites = f:read("*a"):gsub("<testsuite ", "")
-      f:close()
-      os.remove(report)
-      assert.equal(2, suites)
+      assert.same({ "passed", "passed" }, { result.runs[1].outcome, result.runs[2].outcome })
+      assert.equal(2, #junit_suites(report))
     end)
 
-    it("exits with the worst outcome: a cancelled run beside a passing one is 2", function()
+    it("exits with the worst outcome: a cancelled --run beside a passing environment is 2", function()
       local client = helper.client(fake)
       local cancelled = assert(client:trigger { environment = "production" }).id
       client:close()
@@ -272,25 +349,94 @@ describe("the release gate", function()
       assert.matches(("run %d: cancelled (exit 2)"):format(cancelled), out, 1, true)
     end)
 
-    it("still judges the others when one environment is refused, and exits 3", function()
-      local code, out = gate { "--environment", "staging", "--environment", "moon" }
+    it_cancel("fails fast on a refused environment, cancelling the run already triggered", function()
+      fake:scenario { pending_seconds = 1e6 }
+      local code, out, err = gate { "--environment", "staging", "--environment", "moon" }
+      assert.equal(3, code, err)
+      assert.matches("Unknown environment 'moon'", err, 1, true)
+      assert.matches("staging: aborted (exit 2)", out, 1, true)
+      assert.equal(1, #requests("POST", "^/api/test%-runs/1/cancel$"))
+      assert.equal(0, #requests("GET"))
+    end)
+
+    it("with --on-reject wait, judges the others too and exits 3", function()
+      local code, out = gate { "--environment", "staging", "--environment", "moon", "--on-reject", "wait" }
       assert.equal(3, code)
-      assert.matches("Unknown environment 'moon'", out, 1, true)
       assert.matches("staging: failed (exit 1)", out, 1, true)
+      assert.matches("moon: rejected (exit 3)", out, 1, true)
+    end)
+  end)
+
+  describe("on a signal", function()
+    -- Start the gate in the background; returns its pid and a function that
+    -- waits for it and returns code, stdout, stderr.
+    local function start(args, env)
+      local dir = os.tmpname()
+      local vars = { "EMPIRICALRUN_KEY=" .. fake.token, "EMPIRICALRUN_API_URL=" .. fake.url, "CI=true",
+                     "LUA_PATH=" .. helper.shell_quote(package.path), "LUA_CPATH=" .. helper.shell_quote(package.cpath) }
+      for k, v in pairs(env or {}) do vars[#vars + 1] = k .. "=" .. helper.shell_quote(v) end
+      local quoted = {}
+      for i, a in ipairs(args) do quoted[i] = helper.shell_quote(a) end
+      local command = ("set -m; env %s %s bin/empirical gate --interval 0.05 %s >%s.out 2>%s.err & echo $!; wait $!; " ..
+                       "echo $? >%s.code"):format(table.concat(vars, " "), helper.LUA, table.concat(quoted, " "),
+                                                 dir, dir, dir)
+      local pipe = assert(io.popen("bash -c " .. helper.shell_quote(command)))
+      local pid = pipe:read("*l")
+      return pid, function()
+        pipe:close()
+        return tonumber(read(dir .. ".code")), read(dir .. ".out"), read(dir .. ".err")
+      end
+    end
+
+    local function until_(what, check)
+      for _ = 1, 400 do
+        if check() then return end
+        os.execute("sleep 0.05")
+      end
+      error("gave up waiting for " .. what)
+    end
+
+    for _, case in ipairs { { "INT", 130, "SIGINT" }, { "TERM", 143, "SIGTERM" } } do
+      it_signals(("SIG%s: cancels the run it started within 2 s, writes what it knows, exits %d")
+                   :format(case[1], case[2]), function()
+        fake:scenario { pending_seconds = 1e6 }
+        local junit = os.tmpname()
+        local pid, finish = start { "--environment", "staging", "--json", "--junit", junit }
+        until_("the trigger", function() return #requests("GET") > 0 end)
+        local sent = empirical.now()
+        os.execute("kill -" .. case[1] .. " " .. pid)
+        until_("the cancel", function() return #requests("POST", "/cancel$") > 0 end)
+        assert.is_true(empirical.now() - sent < 2)
+        local code, out, err = finish()
+        assert.equal(case[2], code, err)
+        no_traceback(out, err)
+        local result = cjson.decode(out)
+        assert.equal(case[3], result.signal)
+        assert.same({ id = 1, status = "cancelled" }, result.cancelled[1])
+        assert.matches("interrupted by " .. case[3] .. "; cancelled: 1 (cancelled)", err, 1, true)
+        assert.equal("1", junit_suites(junit)[1].attr.errors)
+      end)
+    end
+
+    it_signals("leaves a run given with --run running", function()
+      fake:scenario { pending_seconds = 1e6 }
+      local client = helper.client(fake)
+      local id = assert(client:trigger { environment = "production" }).id
+      client:close()
+      local pid, finish = start { "--run", ("%d"):format(id) }
+      until_("a poll", function() return #requests("GET") > 0 end)
+      os.execute("kill -INT " .. pid)
+      assert.equal(130, (finish()))
+      assert.equal(0, #requests("POST", "/cancel$"))
     end)
   end)
 
   describe("examples/release.lua, the library in a script,", function()
     it("triggers, waits, re-runs the failed tests and exits 0", function()
-      local code, out = helper.run({ "lua5.4", "examples/release.lua", "staging" },
+      local code, out = helper.run({ helper.LUA, "examples/release.lua", "staging" },
                                    { EMPIRICALRUN_KEY = fake.token, EMPIRICALRUN_API_URL = fake.url, POLL_INTERVAL = "0.05" })
       assert.equal(0, code, out)
       assert.matches("run 2 ended: PASSED", out, 1, true)
-      local trigger = cjson.decode(fake:log()[1].body)
-      assert.equal(4, trigger.total_shards)
-      assert.same({ "@smoke" }, trigger.tags)
-      assert.same({ { name = "REGION", value = "eu" }, { name = "FEATURE_FLAGS", value = "new-checkout" } },
-                  trigger.environment_variables_overrides)
     end)
   end)
 end)

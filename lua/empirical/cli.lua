@@ -34,7 +34,7 @@ end
 
 --- The exit code a failed call stands for, after saying what failed.
 function Context:failed(err, what)
-  self:say(("empirical %s: %s"):format(what, tostring(err)))
+  self:say(("empirical %s: %s"):format(what, require("empirical.cli.render").error_text(err)))
   local outcome = require("empirical.gate").outcome_of_error(err)
   return commands.OUTCOME_CODE[outcome]
 end

@@ -122,7 +122,7 @@ function Gate:trigger(lanes)
       self:say(render.triggered(lane, runs[i].id, self:link(runs[i].id)))
     else
       self:fail(lane, errs[i])
-      self:say(("%s: %s"):format(lane.label, tostring(errs[i])))
+      self:say(("%s: %s"):format(lane.label, render.error_text(errs[i])))
     end
   end
 end
@@ -136,8 +136,9 @@ function Gate:fetch_report(lane, attempt)
   local parsed, err = self.client:report(attempt.detail)
   if parsed then attempt.report = parsed return end
   if err.kind == "interrupted" then self:fail(lane, err) return end
-  attempt.report_error = tostring(err)
-  self:say(("%s: run %s: the Playwright report could not be fetched: %s"):format(lane.label, attempt.id, tostring(err)))
+  attempt.report_error = render.error_text(err)
+  self:say(("%s: run %s: the Playwright report could not be fetched: %s"):format(lane.label, attempt.id,
+                                                                                  attempt.report_error))
 end
 
 -- A re-run of the failed tests, if asked for and the deadline leaves time to follow it.
@@ -153,7 +154,7 @@ function Gate:rerun(lane)
   end
   local last = lane.attempts[#lane.attempts]
   local again, err = self.client:rerun(last.id, { only_failed = true })
-  if not again then self:fail(lane, err) self:say(("%s: re-run refused: %s"):format(lane.label, tostring(err))) return true end
+  if not again then self:fail(lane, err) self:say(("%s: re-run refused: %s"):format(lane.label, render.error_text(err))) return true end
   lane.started = true
   lane.attempts[#lane.attempts + 1] = { id = again.id, kind = "rerun" }
   self:say(render.rerunning(lane, last, again.id, done + 1, self.opts.reruns, self:link(again.id)))
@@ -164,7 +165,7 @@ function Gate:settle(lane, detail, err)
   local attempt = lane.attempts[#lane.attempts]
   if not detail then
     attempt.detail = err.detail or attempt.detail
-    if err.kind ~= "interrupted" then self:say(("%s: %s"):format(lane.label, tostring(err))) end
+    if err.kind ~= "interrupted" then self:say(("%s: %s"):format(lane.label, render.error_text(err))) end
     return self:fail(lane, err)
   end
   attempt.detail = detail
@@ -199,7 +200,7 @@ function Gate:follow(lanes)
         if hooks.poll then hooks.poll(active[info.index], detail, info) end
       end,
       on_poll_error = function(e, n)
-        self:say(("poll %d in a row failed, still polling until the deadline: %s"):format(n, tostring(e)))
+        self:say(("poll failed (%d in a row), polling on: %s"):format(n, render.error_text(e)))
       end,
     })
     if not details then error(tostring(errs)) end
@@ -246,7 +247,7 @@ function M.run(opts, hooks)
   if not client then client, err = empirical.new(opts.client_options) end
   if not client then
     for _, lane in ipairs(lanes) do g:fail(lane, err) end
-    g:say(tostring(err))
+    g:say(render.error_text(err))
     return render.result(g, lanes)
   end
   g.client = client

@@ -65,8 +65,8 @@ end
 -- Markdown --------------------------------------------------------------------
 
 local function md(text)
-  return (tostring(text):gsub("[\r\n]+", " "):gsub("[|\\`*_<>%[%]]", function(c)
-    return c == "<" and "&lt;" or c == ">" and "&gt;" or ("\\" .. c)
+  return (tostring(text):gsub("[\r\n]+", " "):gsub("[|\\`*_<%[%]]", function(c)
+    return c == "<" and "&lt;" or ("\\" .. c)
   end))
 end
 

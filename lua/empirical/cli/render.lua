@@ -44,6 +44,11 @@ end
 
 local function n(v) return v and format("%d", v) or "?" end
 
+--- An error as a line, without the "empirical: " every error starts with.
+function M.error_text(err)
+  return (tostring(err):gsub("^empirical: ", ""))
+end
+
 --- "3 passed, 1 failed, 1 flaky, 1 skipped of 6"
 function M.counts_text(c)
   return format("%s passed, %s failed, %s flaky, %s skipped of %s", n(c.passed), n(c.failed), n(c.flaky),
