@@ -122,7 +122,7 @@ function M.markdown_flags(name)
   local out = { "| flag | meaning |", "|---|---|" }
   for _, flag_name in ipairs(order) do
     local flag = flags[flag_name]
-    out[#out + 1] = ("| `%s` | %s |"):format(flag_label(flag_name, flag), cell(flag_help(flag)))
+    out[#out + 1] = ("| `%s` | %s |"):format(cell(flag_label(flag_name, flag)), cell(flag_help(flag)))
   end
   return table.concat(out, "\n")
 end
