@@ -257,3 +257,129 @@ describe("junit", function()
     assert.is_nil((empirical.junit(d, "rerun")))
   end)
 end)
+
+-- The gate's outputs from a report shaped as empirical.parse_report returns
+-- it: here, by hand, the failures of the fixture v1.47-five-projects.json
+-- (Playwright 1.47, one describe, projects with spaces in their names).
+local V147 = {
+  stats = { expected = 3, unexpected = 6, flaky = 0, skipped = 1 },
+  failed = {
+    { title = "should login an existing user", path = { "Login Page Tests", "should login an existing user" },
+      file = "loginPage.spec.js", line = 16, column = 5, project = "Desktop Chrome", status = "timedOut", retries = 0,
+      message = 'Test timeout of 30000ms exceeded while running "beforeEach" hook.',
+      error = 'Test timeout of 30000ms exceeded while running "beforeEach" hook.' },
+    { title = "should display an error message for invalid login",
+      path = { "Login Page Tests", "should display an error message for invalid login" },
+      file = "loginPage.spec.js", line = 29, column = 5, project = "Desktop Firefox", status = "failed", retries = 0,
+      message = "Error: page.goto: Target page, context or browser has been closed",
+      error = 'Error: page.goto: Target page, context or browser has been closed\nCall log:\n' ..
+              '  - navigating to "https://www.saucedemo.com/", waiting until "load"\n' },
+  },
+  flaky = {},
+}
+
+describe("the gate's outputs", function()
+  local render = require("empirical.cli.render")
+  local publish = require("empirical.cli.publish")
+  local report = require("empirical.report")
+
+  describe("counts", function()
+    it("add up: flaky tests the vendor counted inside success are taken out of passed", function()
+      local c = render.counts(detail { total_count = 6, success_count = 4, failed_count = 1, flaky_count = 1,
+                                       skipped_count = 1 })
+      assert.same({ total = 6, passed = 3, failed = 1, flaky = 1, skipped = 1 }, c)
+      assert.equal("3 passed, 1 failed, 1 flaky, 1 skipped of 6", render.counts_text(c))
+      c = render.counts(detail { total_count = 6, success_count = 3, failed_count = 1, flaky_count = 1,
+                                 skipped_count = 1 })
+      assert.equal(3, c.passed)   -- already apart
+    end)
+
+    it("show ? for null, missing, fractional-NaN or odd counts, and take the report's stats when the run has none", function()
+      local d = detail { total_count = cjson.null, success_count = "4", failed_count = 0 / 0 }
+      d.testRun.flaky_count, d.testRun.skipped_count = nil, nil
+      assert.equal("? passed, ? failed, ? flaky, ? skipped of ?", render.counts_text(render.counts(d)))
+      assert.same({ total = 10, passed = 3, failed = 6, flaky = 0, skipped = 1 }, render.counts({}, V147))
+      assert.equal("? passed, ? failed, ? flaky, ? skipped of ?", render.counts_text(render.counts(nil)))
+    end)
+  end)
+
+  it("writes a test as file:line › describe › title [project], and copes with missing parts", function()
+    assert.equal("loginPage.spec.js:16 › Login Page Tests › should login an existing user [Desktop Chrome]",
+                 render.test_line(V147.failed[1]))
+    assert.equal("only a title", render.test_line { title = "only a title" })
+    assert.equal("(unnamed test)", render.test_line {})
+  end)
+
+  it("links runs to the dashboard only when the project is known, or by a template", function()
+    assert.is_nil(render.link({}, 5))
+    assert.equal("https://dash.empirical.run/acme/test-runs/5", render.link({ project_slug = "acme" }, 5))
+    assert.equal("https://ci.example/runs/5", render.link({ dashboard_url = "https://ci.example/runs/{id}" }, 5))
+    assert.is_nil(render.link({ project_slug = "a/../b" }, 5))
+  end)
+
+  it("JUnit: one testcase per test and project, file, line, message and the error's text, with expat", function()
+    local d = detail({ total_count = 10, success_count = 3, failed_count = 6, skipped_count = 1 },
+                     { { name = "Login Page Tests > should login an existing user", status = "failed" },
+                       { name = "Login Page Tests > shows the form", status = "passed" } })
+    local xml = assert(report.junit_suites { { name = "staging", attempts = { { detail = d, report = V147, id = 12,
+                                                                                url = "https://x/12" } } } })
+    local suite = children(parse_xml(xml), "testsuite")[1]
+    local cases = children(suite, "testcase")
+    assert.equal(3, #cases)   -- the summary item of the first failure is the report's entry, not a second case
+    assert.equal("Login Page Tests › should login an existing user [Desktop Chrome]", cases[1].attrs.name)
+    assert.same({ "loginPage.spec.js", "16" }, { cases[1].attrs.file, cases[1].attrs.line })
+    local failure = children(cases[2], "failure")[1]
+    assert.equal("Error: page.goto: Target page, context or browser has been closed", failure.attrs.message)
+    assert.equal(V147.failed[2].error, failure.text)
+    assert.equal("Login Page Tests > shows the form", cases[3].attrs.name)
+    assert.equal("2", suite.attrs.failures)
+    local props = {}
+    for _, p in ipairs(children(children(suite, "properties")[1], "property")) do props[p.attrs.name] = p.attrs.value end
+    assert.same({ "12", "https://x/12" }, { props.run_id, props.run_url })
+  end)
+
+  it("JUnit: a suite without results is an error testcase, never an empty green report", function()
+    local suite = children(parse_xml(assert(report.junit_suites { { name = "moon", attempts = {},
+                                                                   error = "Unknown environment 'moon'" } })),
+                           "testsuite")[1]
+    assert.equal("1", suite.attrs.errors)
+    assert.equal("Unknown environment 'moon'", children(children(suite, "testcase")[1], "error")[1].attrs.message)
+  end)
+
+  local result = {
+    verdict = "failed", exit_code = 1, cancelled = {},
+    runs = { { label = "staging", given = false, outcome = "failed", exit_code = 1, attempts = { {
+      id = 12, kind = "run", url = "https://dash.empirical.run/acme/test-runs/12", state = "ended", verdict = "failed",
+      counts = { total = 10, passed = 3, failed = 6, flaky = 0, skipped = 1 },
+      failed_tests = { V147.failed[1], { title = "a, b: 100%", path = { "a, b: 100%" }, file = "x:y.spec.ts", line = 3,
+                                         message = "line one\r\nline two" } },
+      flaky_tests = {} } } } },
+  }
+
+  it("annotations: one ::error per failed test, escaped by GitHub's rules", function()
+    local lines = publish.annotations(result)
+    assert.equal(2, #lines)
+    assert.equal("::error file=loginPage.spec.js,line=16,title=staging%3A Login Page Tests › should login an existing " ..
+                 "user [Desktop Chrome]::Test timeout of 30000ms exceeded while running \"beforeEach\" hook.", lines[1])
+    assert.equal("::error file=x%3Ay.spec.ts,line=3,title=staging%3A a%2C b%3A 100%25::line one%0D%0Aline two", lines[2])
+  end)
+
+  it("step summary: the verdict, counts, link and failed tests with messages, table cells escaped", function()
+    local md = publish.markdown(result)
+    assert.matches("^## Empirical release gate: failed %(exit 1%)\n", md)
+    assert.truthy(md:find("| staging | ❌ failed | 3 | 6 | 0 | 1 | 10 | [run 12](https://dash.empirical.run/acme/test-runs/12) |",
+                          1, true), md)
+    assert.truthy(md:find("- loginPage.spec.js:16 › Login Page Tests › should login an existing user \\[Desktop Chrome\\]: " ..
+                          '`Test timeout of 30000ms exceeded while running "beforeEach" hook.`', 1, true), md)
+  end)
+
+  it("JSON: lists stay arrays when empty, unknown counts are null", function()
+    local text = publish.json { verdict = "invalid", exit_code = 3, cancelled = {}, runs = { { label = "s", given = false,
+      outcome = "invalid", exit_code = 3, attempts = { { id = 1, kind = "run", counts = {}, failed_tests = {},
+                                                         flaky_tests = {} } } } } }
+    assert.truthy(text:find('"cancelled":[]', 1, true))
+    assert.truthy(text:find('"failed_tests":[]', 1, true))
+    assert.truthy(text:find('"total":null', 1, true))
+    assert.truthy(text:find('"url":null', 1, true))
+  end)
+end)
