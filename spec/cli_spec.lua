@@ -184,6 +184,26 @@ describe("empirical (the command's front)", function()
       assert.matches("^%d+ true true$", probe { "get", "--api-url", "http://127.0.0.1:9", "1" })
     end)
 
+    it("is installed by make install PREFIX= for the Lua it was built for, and runs from anywhere", function()
+      local prefix = os.tmpname()
+      os.remove(prefix)
+      local code, out, err = helper.run({ "make", "-s", "install", "PREFIX=" .. prefix }, { LUA_PATH = false, LUA_CPATH = false })
+      assert.equal(0, code, out .. err)
+      local f = assert(io.open(prefix .. "/bin/empirical"))
+      local first = f:read("*l")
+      f:close()
+      assert.equal("#!/usr/bin/lua5.4", first)
+      code, out, err = helper.run({ "sh", "-c", "cd / && " .. helper.shell_quote(prefix .. "/bin/empirical") .. " --version" },
+                                  { LUA_PATH = false, LUA_CPATH = false })
+      assert.equal(0, code, err)
+      assert.equal("empirical " .. commands.VERSION .. " (Lua 5.4)\n", out)
+      code, _, err = helper.run({ prefix .. "/bin/empirical", "get", "1" },
+                                { LUA_PATH = false, LUA_CPATH = false, EMPIRICALRUN_KEY = false })
+      assert.equal(3, code)
+      assert.matches("EMPIRICALRUN_KEY", err, 1, true)   -- the installed core loaded, and answered
+      helper.remove_dir(prefix)
+    end)
+
     it("runs from bin/empirical and exits with main's code", function()
       local code, out = helper.run({ helper.LUA, "bin/empirical", "--version" }, {})
       assert.equal(0, code)
