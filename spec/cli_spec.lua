@@ -197,9 +197,10 @@ describe("empirical (the command's front)", function()
                                   { LUA_PATH = false, LUA_CPATH = false })
       assert.equal(0, code, err)
       assert.equal("empirical " .. commands.VERSION .. " (Lua 5.4)\n", out)
-      code, _, err = helper.run({ prefix .. "/bin/empirical", "get", "1" },
+      code, out, err = helper.run({ prefix .. "/bin/empirical", "get", "1" },
                                 { LUA_PATH = false, LUA_CPATH = false, EMPIRICALRUN_KEY = false })
       assert.equal(3, code)
+      assert.equal("", out)
       assert.matches("EMPIRICALRUN_KEY", err, 1, true)   -- the installed core loaded, and answered
       helper.remove_dir(prefix)
     end)

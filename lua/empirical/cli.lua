@@ -28,7 +28,7 @@ function Context:client(o)
   return require("empirical").new(self:client_options(o))
 end
 
-function Context:client_options(o)
+function Context.client_options(_, o)
   return { base_url = o.api_url, project_slug = o.project_slug, user_agent = "empirical-cli/" .. M.VERSION }
 end
 
@@ -71,7 +71,8 @@ local function unknown_command(ctx, word)
   local names = {}
   for _, c in ipairs(commands.COMMANDS) do names[#names + 1] = c.name end
   local near = args.closest(word, names)
-  return usage_error(ctx, nil, ("unknown command '%s'%s"):format(word, near and ("; did you mean '" .. near .. "'?") or ""))
+  local hint = near and ("; did you mean '" .. near .. "'?") or ""
+  return usage_error(ctx, nil, ("unknown command '%s'%s"):format(word, hint))
 end
 
 local function dispatch(argv, ctx)

@@ -154,7 +154,11 @@ function Gate:rerun(lane)
   end
   local last = lane.attempts[#lane.attempts]
   local again, err = self.client:rerun(last.id, { only_failed = true })
-  if not again then self:fail(lane, err) self:say(("%s: re-run refused: %s"):format(lane.label, render.error_text(err))) return true end
+  if not again then
+    self:fail(lane, err)
+    self:say(("%s: re-run refused: %s"):format(lane.label, render.error_text(err)))
+    return true
+  end
   lane.started = true
   lane.attempts[#lane.attempts + 1] = { id = again.id, kind = "rerun" }
   self:say(render.rerunning(lane, last, again.id, done + 1, self.opts.reruns, self:link(again.id)))

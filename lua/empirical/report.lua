@@ -283,7 +283,9 @@ local function testsuite(suite)
   for i, a in ipairs(suite.attempts or {}) do
     local id = run_of(a.detail) and int(run_of(a.detail).id) or (number(a.id) and format("%d", a.id))
     local key = i == 1 and "run" or ("rerun_" .. (i - 1))
-    if id then properties[#properties + 1] = format("      <property%s/>", attrs { "name", key .. "_id", "value", id }) end
+    if id then
+      properties[#properties + 1] = format("      <property%s/>", attrs { "name", key .. "_id", "value", id })
+    end
     if text(a.url) then
       properties[#properties + 1] = format("      <property%s/>", attrs { "name", key .. "_url", "value", a.url })
     end
@@ -337,7 +339,9 @@ function M.junit_all(runs)
   local suites = {}
   for i, entry in ipairs(runs) do
     local detail, reruns = type(entry) == "table" and entry[1], type(entry) == "table" and entry[2] or {}
-    if not run_of(detail) then return nil, core_error(("junit: entry %d has no run detail (client:get's result)"):format(i)) end
+    if not run_of(detail) then
+      return nil, core_error(("junit: entry %d has no run detail (client:get's result)"):format(i))
+    end
     if type(reruns) ~= "table" then
       return nil, core_error(("junit: entry %d: reruns must be a list of run details"):format(i))
     end
@@ -355,7 +359,9 @@ end
 -- they ran takes its latest result, and its history goes in <system-out>.
 function M.junit(detail, reruns)
   if not run_of(detail) then return nil, core_error("junit: expected a run detail (client:get's result)") end
-  if reruns ~= nil and type(reruns) ~= "table" then return nil, core_error("junit: reruns must be a list of run details") end
+  if reruns ~= nil and type(reruns) ~= "table" then
+    return nil, core_error("junit: reruns must be a list of run details")
+  end
   return M.junit_all { { detail, reruns } }
 end
 

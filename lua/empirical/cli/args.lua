@@ -137,7 +137,8 @@ function M.parse(command, argv, first, getenv)
       local flag = flags[name]
       if not flag or not word:match("^%-%-") then
         local near = M.closest(name, order)
-        return nil, ("unknown flag %s%s"):format(word:match("^[^=]*"), near and ("; did you mean --" .. near .. "?") or "")
+        local hint = near and ("; did you mean --" .. near .. "?") or ""
+        return nil, ("unknown flag %s%s"):format(word:match("^[^=]*"), hint)
       end
       if flag.kind == "switch" then
         if inline then return nil, ("--%s takes no value"):format(name) end

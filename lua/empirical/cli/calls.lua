@@ -6,7 +6,7 @@ local render = require("empirical.cli.render")
 
 local M = {}
 
-local format, concat = string.format, table.concat
+local format = string.format
 local CODE, OUTCOME_CODE = commands.CODE, commands.OUTCOME_CODE
 
 -- JSON with the given keys' empty tables as [] (see empirical.cli.publish).
@@ -45,7 +45,9 @@ function M.trigger(o, ctx)
       if run then
         local url = render.link(o, run.id)
         rows[i] = { environment = env, id = run.id, state = run.state, url = url }
-        if not o.json then ctx:print(format("%s: run %d %s%s", env, run.id, tostring(run.state), url and ("  " .. url) or "")) end
+        if not o.json then
+          ctx:print(format("%s: run %d %s%s", env, run.id, tostring(run.state), url and ("  " .. url) or ""))
+        end
       else
         rows[i] = { environment = env, error = tostring(errs[i]) }
         code = math.max(code, ctx:failed(errs[i], "trigger " .. env))
@@ -103,7 +105,8 @@ function M.wait(o, ctx)
     p.close()
     local code, rows = 0, {}
     for i, id in ipairs(o.args) do
-      local outcome, detail = nil, details[i] or (errs[i] and errs[i].detail)
+      local outcome
+      local detail = details[i] or (errs[i] and errs[i].detail)
       if details[i] then outcome = gate.judge(details[i], o.allow_empty)
       else
         outcome = gate.outcome_of_error(errs[i])
@@ -111,7 +114,8 @@ function M.wait(o, ctx)
       end
       code = math.max(code, OUTCOME_CODE[outcome] or CODE.no_verdict)
       local r = detail and detail.testRun or {}
-      rows[i] = { id = id, outcome = outcome, state = r.state, counts = render.counts(detail), url = render.link(o, id) }
+      rows[i] = { id = id, outcome = outcome, state = r.state, counts = render.counts(detail),
+                  url = render.link(o, id) }
       if not o.json then
         ctx:print(format("run %d: %s, %s%s", id, outcome, render.counts_text(rows[i].counts),
                          rows[i].url and ("  " .. rows[i].url) or ""))
@@ -144,7 +148,9 @@ function M.cancel(o, ctx)
   end)
 end
 
-local function cell(v, fmt) return type(v) == "number" and format(fmt or "%d", v) or (type(v) == "string" and v or "?") end
+local function cell(v)
+  return type(v) == "number" and format("%d", v) or (type(v) == "string" and v or "?")
+end
 
 function M.list(o, ctx)
   return with_client(o, ctx, "list", function(client)

@@ -95,7 +95,8 @@ function M.markdown(result)
     for _, which in ipairs { "failed_tests", "flaky_tests" } do
       local tests = last and last[which] or {}
       if #tests > 0 then
-        details[#details + 1] = format("**%s**: %s tests", md(run.label), which == "failed_tests" and "failed" or "flaky")
+        local kind = which == "failed_tests" and "failed" or "flaky"
+        details[#details + 1] = format("**%s**: %s tests", md(run.label), kind)
         details[#details + 1] = ""
         for _, t in ipairs(tests) do
           details[#details + 1] = format("- %s%s", md(render.test_line(t)), t.message and (": `" ..

@@ -129,7 +129,9 @@ end
 
 local function test_json(t)
   local path = {}
-  for _, p in ipairs(type(t.path) == "table" and t.path or {}) do if type(p) == "string" then path[#path + 1] = p end end
+  for _, p in ipairs(type(t.path) == "table" and t.path or {}) do
+    if type(p) == "string" then path[#path + 1] = p end
+  end
   return { title = str(t.title) or path[#path] or "", path = path, file = str(t.file), line = num(t.line),
            column = num(t.column), project = str(t.project), status = str(t.status), message = str(t.message),
            error = str(t.error), retries = num(t.retries) }
