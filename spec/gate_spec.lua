@@ -55,8 +55,9 @@ describe("empirical gate", function()
   before_each(function() fake:reset() end)
 
   local function gate(args, env)
-    local argv = { helper.LUA, "bin/empirical", "gate", "--interval", "0.05" }
+    local argv = { helper.LUA, "bin/empirical", "gate" }
     for _, a in ipairs(args) do argv[#argv + 1] = a end
+    if not table.concat(args, " "):find("--interval", 1, true) then argv[#argv + 1], argv[#argv + 2] = "--interval", "0.05" end
     local vars = { EMPIRICALRUN_KEY = fake.token, EMPIRICALRUN_API_URL = fake.url, CI = "true",
                    EMPIRICALRUN_PROJECT = false, GITHUB_ACTIONS = false, GITHUB_STEP_SUMMARY = false }
     for k, v in pairs(env or {}) do vars[k] = v end
@@ -102,6 +103,22 @@ describe("empirical gate", function()
   end)
 
   describe("exits 1", function()
+    it("keeping on polling through a run of transient failures", function()
+      -- each poll is 4 attempts (the client's retries): 6 polls in a row fail, more than wait's old default of 5
+      fake:script { method = "GET", status = 503, body = "", times = 24 }
+      local code, _, err = gate { "--environment", "staging" }
+      assert.equal(1, code, err)
+      assert.matches("poll failed (6 in a row), polling on: ", err, 1, true)
+    end)
+
+    it("without starting a re-run the deadline leaves no time to follow", function()
+      local code, _, err = gate { "--environment", "staging", "--rerun-failed", "1", "--timeout", "2s",
+                                  "--interval", "1" }
+      assert.equal(1, code, err)
+      assert.matches("no re%-run: %d s left before the deadline, a re%-run needs 3 s to follow", err)
+      assert.equal(0, #requests("POST"))
+    end)
+
     it("when tests failed and no re-run was asked for, naming them", function()
       local code, _, err = gate { "--environment", "staging" }
       assert.equal(1, code)
@@ -165,6 +182,14 @@ describe("empirical gate", function()
       local code, _, err = gate { "--environment", "staging", "--timeout", "2s", "--on-timeout", "leave" }
       assert.equal(2, code, err)
       assert.matches("503", err, 1, true)
+    end)
+
+    it("with --max-poll-failures N, after N failed polls in a row, before the deadline", function()
+      fake:script { method = "GET", status = 503, body = "", times = 100000 }
+      local code, _, err = gate { "--environment", "staging", "--timeout", "1m", "--max-poll-failures", "2",
+                                  "--on-timeout", "leave" }
+      assert.equal(2, code, err)
+      assert.matches("3 polls in a row failed (max_poll_failures = 2)", err, 1, true)
     end)
 
     it("when the trigger gets a 5xx: sent once, saying the run may exist", function()

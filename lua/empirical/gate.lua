@@ -198,7 +198,8 @@ function Gate:follow(lanes)
     end
     local hooks = self.hooks
     local details, errs = self.client:wait_all(ids, {
-      interval = self.opts.interval, timeout = left, max_poll_failures = self.opts.max_poll_failures,
+      -- No cap given: failed polls are tolerated until the deadline, whatever wait's default.
+      interval = self.opts.interval, timeout = left, max_poll_failures = self.opts.max_poll_failures or 2 ^ 53,
       on_poll = function(detail, info)
         active[info.index].last = detail
         if hooks.poll then hooks.poll(active[info.index], detail, info) end

@@ -99,7 +99,7 @@ function M.wait(o, ctx)
     for i, id in ipairs(o.args) do lanes[i] = { label = format("run %d", id) } end
     local details, errs = client:wait_all(o.args, {
       interval = o.interval, timeout = o.timeout,
-      max_poll_failures = o.max_poll_failures > 0 and o.max_poll_failures or nil,
+      max_poll_failures = o.max_poll_failures > 0 and o.max_poll_failures or 2 ^ 53,   -- 0: until the deadline
       on_poll = function(detail, info) p.poll(lanes[info.index], detail, info) end,
     })
     p.close()
