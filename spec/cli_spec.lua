@@ -205,6 +205,22 @@ describe("empirical (the command's front)", function()
       helper.remove_dir(prefix)
     end)
 
+    it("is installed into the tree's bin/ by the rockspec (luarocks make), and runs there", function()
+      local tree = os.tmpname()
+      os.remove(tree)
+      local build = ("mkdir -p %s/src && cp -r csrc lua bin empirical-0.1.0-1.rockspec %s/src && cd %s/src && " ..
+                     "luarocks --lua-version 5.4 make --deps-mode=none --tree %s empirical-0.1.0-1.rockspec")
+                    :format(tree, tree, tree, tree)
+      local code, out, err = helper.run({ "sh", "-c", build }, { LUA_PATH = false, LUA_CPATH = false })
+      assert.equal(0, code, out .. err)
+      code, out, err = helper.run({ "sh", "-c", ('cd / && eval "$(luarocks --lua-version 5.4 path --tree %s)" && ' ..
+                                              '%s/bin/empirical --version'):format(tree, tree) },
+                                  { LUA_PATH = false, LUA_CPATH = false })
+      assert.equal(0, code, err)
+      assert.equal("empirical " .. commands.VERSION .. " (Lua 5.4)\n", out)
+      helper.remove_dir(tree)
+    end)
+
     it("runs from bin/empirical and exits with main's code", function()
       local code, out = helper.run({ helper.LUA, "bin/empirical", "--version" }, {})
       assert.equal(0, code)

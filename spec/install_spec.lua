@@ -54,7 +54,7 @@ describe("installation", function()
 
   it("builds and installs from the rockspec with luarocks make --deps-mode=none", function()
     -- In a copy: luarocks make builds in place, and must not touch this tree's module.
-    assert.is_true(run(("mkdir %s/src && cp -r csrc lua empirical-0.1.0-1.rockspec %s/src"):format(tmp, tmp)))
+    assert.is_true(run(("mkdir %s/src && cp -r csrc lua bin empirical-0.1.0-1.rockspec %s/src"):format(tmp, tmp)))
     assert.is_true(run(("cd %s/src && luarocks --lua-version 5.4 make --deps-mode=none --tree %s empirical-0.1.0-1.rockspec")
       :format(tmp, tmp)))
     assert.is_true(loads_from(tmp .. "/share/lua/5.4/?.lua;" .. tmp .. "/share/lua/5.4/?/init.lua",
