@@ -230,3 +230,140 @@ describe("empirical (the command's front)", function()
     end)
   end)
 end)
+
+describe("empirical's commands against the fake", function()
+  local empirical = require("empirical")
+  local cjson = require("cjson")
+  local probe = assert(empirical.new { token = "t", base_url = "http://127.0.0.1:9" })
+  local it_list = probe.runs and it or pending
+  local it_cancel = probe.cancel and it or pending
+  local it_report = (probe.report and empirical.parse_report) and it or pending
+  local it_signals = empirical.catch_signals and it or pending
+  probe:close()
+  local fake
+
+  setup(function() fake = helper.start_fake { speed = 50 } end)
+  teardown(function() fake:stop() end)
+  before_each(function() fake:reset() end)
+
+  local function run(argv, env)
+    local full = { helper.LUA, "bin/empirical" }
+    for _, a in ipairs(argv) do full[#full + 1] = a end
+    local vars = { EMPIRICALRUN_KEY = fake.token, EMPIRICALRUN_API_URL = fake.url, CI = "true",
+                   EMPIRICALRUN_PROJECT = "acme" }
+    for k, v in pairs(env or {}) do vars[k] = v end
+    local code, out, err = helper.run(full, vars)
+    assert.is_nil((out .. err):find("stack traceback", 1, true), err)
+    return code, out, err
+  end
+
+  it("trigger prints each run with its link, and --json a list", function()
+    local code, out = run { "trigger", "--environment", "staging", "--environment", "production", "--tag", "@smoke" }
+    assert.equal(0, code)
+    assert.equal("staging: run 1 queued  https://dash.empirical.run/acme/test-runs/1\n" ..
+                 "production: run 2 queued  https://dash.empirical.run/acme/test-runs/2\n", out)
+    code, out = run { "trigger", "--environment", "staging", "--json" }
+    assert.equal(0, code)
+    assert.same({ { environment = "staging", id = 3, state = "queued",
+                    url = "https://dash.empirical.run/acme/test-runs/3" } }, cjson.decode(out))
+  end)
+
+  it("trigger exits 3 on an environment the API refuses, with its message", function()
+    local code, out, err = run { "trigger", "--environment", "moon" }
+    assert.equal(3, code)
+    assert.equal("", out)
+    assert.matches("empirical trigger moon: http 400: .*Unknown environment 'moon'", err)
+  end)
+
+  it("get shows a readable summary, --json the detail, 404 exits 3", function()
+    local client = helper.client(fake)
+    local id = assert(client:trigger { environment = "staging" }).id
+    assert(client:wait(id, { interval = 0.05 }))
+    client:close()
+    local code, out = run { "get", tostring(id) }
+    assert.equal(0, code)
+    assert.matches("^run 1 ended: FAILED %(3 passed, 1 failed, 1 flaky, 1 skipped of 6%)\n", out)
+    assert.matches("https://dash.empirical.run/acme/test-runs/1", out, 1, true)
+    code, out = run { "get", tostring(id), "--json" }
+    assert.equal(0, code)
+    assert.equal(6, #cjson.decode(out).flattenedSummaryDetails)
+    local err
+    code, out, err = run { "get", "99" }
+    assert.equal(3, code)
+    assert.matches("404", err, 1, true)
+  end)
+
+  it("rerun --only-failed re-runs the failed tests, and wait exits with the verdict", function()
+    local client = helper.client(fake)
+    local id = assert(client:trigger { environment = "staging" }).id
+    client:close()
+    local code, out = run { "wait", tostring(id), "--interval", "0.05" }
+    assert.equal(1, code)
+    assert.matches("run 1: failed, 3 passed, 1 failed, 1 flaky, 1 skipped of 6", out, 1, true)
+    code, out = run { "rerun", tostring(id), "--only-failed" }
+    assert.equal(0, code)
+    assert.matches("^run 2 re%-runs the failed tests of run 1: queued", out)
+    code, out = run { "wait", "2", "--interval", "0.05", "--json" }
+    assert.equal(0, code)
+    assert.equal("passed", cjson.decode(out)[1].outcome)
+  end)
+
+  it("wait exits 2 at its deadline, and 3 for a run that does not exist", function()
+    fake:scenario { pending_seconds = 1e6 }
+    assert(helper.client(fake):trigger { environment = "staging" })
+    assert.equal(2, (run { "wait", "1", "--interval", "0.05", "--timeout", "1s" }))
+    assert.equal(3, (run { "wait", "77", "--interval", "0.05" }))
+  end)
+
+  it_cancel("cancel requests a cancel with the reason, and a run that already ended is not an error", function()
+    fake:scenario { pending_seconds = 1e6 }
+    local client = helper.client(fake)
+    local id = assert(client:trigger { environment = "staging" }).id
+    client:close()
+    local code, out = run { "cancel", tostring(id), "--reason", "rolled back" }
+    assert.equal(0, code)
+    assert.equal("run 1: cancel requested\n", out)
+    code, out = run { "cancel", tostring(id), "--json" }
+    assert.equal(0, code)
+    assert.equal("already ended", cjson.decode(out)[1].status)
+  end)
+
+  it_list("list shows the runs newest first, filtered, at most --limit", function()
+    local client = helper.client(fake)
+    for _ = 1, 3 do assert(client:trigger { environment = "staging" }) end
+    client:close()
+    local code, out = run { "list", "--limit", "2", "--json" }
+    assert.equal(0, code)
+    local rows = cjson.decode(out)
+    assert.same({ 3, 2 }, { rows[1].id, rows[2].id })
+    code, out = run { "list", "--state", "ended", "--json" }
+    assert.equal(0, code)
+    assert.equal("[]\n", out)
+  end)
+
+  it_report("report shows the failed tests with file, line and message", function()
+    fake:scenario { tests = { { name = "pays", outcome = "failed", file = "checkout.spec.ts", line = 7,
+                                message = "Error: boom", describe = { "checkout" } } } }
+    local client = helper.client(fake)
+    local id = assert(client:trigger { environment = "staging" }).id
+    assert(client:wait(id, { interval = 0.05 }))
+    client:close()
+    local code, out = run { "report", tostring(id) }
+    assert.equal(0, code)
+    assert.matches("checkout.spec.ts:7 › checkout › pays\n        Error: boom", out, 1, true)
+  end)
+
+  it_signals("fake prints its URL, serves the API, and stops on SIGTERM", function()
+    local pipe = assert(io.popen(("echo $$; exec env LUA_PATH=%s LUA_CPATH=%s %s bin/empirical fake --speed 5 2>/dev/null")
+                                   :format(helper.shell_quote(package.path), helper.shell_quote(package.cpath),
+                                           helper.LUA)))
+    local pid = pipe:read("*l")
+    local url = pipe:read("*l")
+    assert.matches("^http://127%.0%.0%.1:%d+$", url)
+    local client = assert(empirical.new { token = "fake-token", base_url = url })
+    assert(client:trigger { environment = "staging" })
+    client:close()
+    os.execute("kill -TERM " .. pid)
+    assert.is_true(pipe:close())
+  end)
+end)
