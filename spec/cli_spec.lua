@@ -290,6 +290,7 @@ describe("empirical's commands against the fake", function()
     local err
     code, out, err = run { "get", "99" }
     assert.equal(3, code)
+    assert.equal("", out)
     assert.matches("404", err, 1, true)
   end)
 
