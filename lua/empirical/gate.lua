@@ -182,7 +182,15 @@ function Gate:settle(lane, detail, err)
   lane.outcome = lane.outcome or (attempt.verdict == "running" and "error" or attempt.verdict)
 end
 
+-- A signal that arrived between blocking calls (they report the ones that
+-- arrive during them).
+function Gate:check_signal()
+  local pending = empirical.pending_signal and empirical.pending_signal()
+  if pending and not self.signal then self.signal = pending == "SIGTERM" and "SIGTERM" or "SIGINT" end
+end
+
 function Gate:follow(lanes)
+  self:check_signal()
   while not self.signal do
     local active, ids = {}, {}
     for _, lane in ipairs(lanes) do
@@ -213,6 +221,7 @@ function Gate:follow(lanes)
       if not self.signal then self:settle(lane, details[i], errs[i])
       elseif errs[i] and errs[i].kind == "interrupted" then self:fail(lane, errs[i]) end
     end
+    self:check_signal()
   end
 end
 

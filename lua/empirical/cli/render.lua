@@ -165,6 +165,7 @@ function M.result(g, lanes)
                                   status = num(err.status) } or nil }
   end
   if #lanes == 0 then worst, worst_code = "invalid", CODE.invalid end
+  if g.signal then worst, worst_code = g.signal, CODE[g.signal] end   -- a signal ends the gate, whatever it saw
   local cancelled = {}
   for i, row in ipairs(g.cancelled or {}) do cancelled[i] = { id = row.id, status = row.status, error = row.error } end
   return { verdict = worst, exit_code = worst_code, signal = g.signal, runs = runs, cancelled = cancelled }, lanes
