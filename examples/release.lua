@@ -2,7 +2,7 @@
 -- The library in a release script: a base trigger per environment, layered
 -- with this release's build info, shard override and metadata; wait for the
 -- run; re-run only the failed tests once; report and exit 0 or 1.
--- (examples/release_gate.lua is the full command with flags and reports.)
+-- (`empirical gate`, bin/empirical, is the full command with flags and reports.)
 --
 --   EMPIRICALRUN_KEY=... lua5.4 examples/release.lua staging
 local here = arg[0]:match("^(.*)/[^/]*$") or "."
