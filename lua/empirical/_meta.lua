@@ -2,10 +2,10 @@
 -- LuaLS (lua-language-server) definitions for the public API: completion and
 -- type checks in Neovim and other editors. Never loaded at run time.
 
----@alias empirical.ErrorKind "invalid"|"config"|"transport"|"http"|"decode"|"timeout"
+---@alias empirical.ErrorKind "invalid"|"config"|"transport"|"http"|"decode"|"timeout"|"interrupted"
 ---@alias empirical.Verdict "passed"|"failed"|"error"|"cancelled"|"running"
 ---@alias empirical.State "pending"|"queued"|"started"|"ended"|"error"|"cancelled"|"cancelling"
----@alias empirical.Operation "trigger"|"rerun"|"get"
+---@alias empirical.Operation "trigger"|"rerun"|"get"|"cancel"|"list"
 
 ---@class empirical.Error
 ---@field kind empirical.ErrorKind
@@ -16,6 +16,8 @@
 ---@field attempts? integer
 ---@field request? string "GET /api/test-runs/9"
 ---@field body? string the first KiB of a bad response
+---@field run_may_exist? boolean a trigger or re-run that may have created its run: look before triggering again
+---@field signal? "SIGINT"|"SIGTERM" kind "interrupted": the signal that ended the wait
 ---@field detail? empirical.Detail the last detail seen (wait's timeout and failures)
 ---@field polls? integer
 
@@ -105,6 +107,50 @@
 ---@field run_ended_at? string
 ---@field summary_url? string
 
+---@class empirical.CancelOptions
+---@field reason? string kept by the vendor for audit
+
+---@class empirical.ListFilter
+---@field id? integer
+---@field branch? string
+---@field state? empirical.State
+---@field result? "passed"|"failed"
+---@field environment_ids? integer[] sent comma-separated
+---@field interval_in_days? integer
+---@field page? integer from 1
+---@field per_page? integer 1 to 100 (20)
+
+---@class empirical.ListItem
+---@field id integer
+---@field state? empirical.State older pages only
+---@field total_count? number
+---@field success_count? number
+---@field failed_count? number
+---@field skipped_count? number
+---@field flaky_count? number
+---@field duration? number milliseconds
+---@field test_run_branch? string
+---@field environment_slug? string
+---@field environment_name? string
+---@field build_url? string
+---@field build_branch? string
+---@field commit? string
+---@field created_at? string
+
+---@class empirical.List
+---@field project? {id?: integer, name?: string, slug?: string, repo_name?: string}
+---@field test_runs? {items?: empirical.ListItem[]}
+---@field pagination? {page?: integer, per_page?: integer, total?: integer, total_pages?: integer}
+
+---@class empirical.OperationRow
+---@field name empirical.Operation
+---@field method string
+---@field path string
+---@field idempotent boolean
+---@field body boolean
+---@field path_params string[]
+---@field query string[]
+
 ---@class empirical.SummaryItem
 ---@field name? string
 ---@field status? string
@@ -165,6 +211,25 @@ function Client:rerun(id, opts) end
 ---@return empirical.Error|nil err
 function Client:get(id) end
 
+--- Cancel a run: POST /api/test-runs/{id}/cancel. A run that already ended: kind "http", status 412.
+---@param id integer
+---@param opts? empirical.CancelOptions
+---@return {message?: string}|nil answer
+---@return empirical.Error|nil err
+function Client:cancel(id, opts) end
+
+--- One page of the project's runs: GET /api/test-runs.
+---@param filter? empirical.ListFilter
+---@return empirical.List|nil page
+---@return empirical.Error|nil err
+function Client:list(filter) end
+
+--- Every run the filter matches, across pages, at most limit; a failed page gives `false, err` once.
+---@param filter? empirical.ListFilter
+---@param limit? integer
+---@return fun(): (empirical.ListItem|false|nil), empirical.Error|nil
+function Client:runs(filter, limit) end
+
 ---@param id integer
 ---@param opts? empirical.WaitOptions
 ---@return empirical.Detail|nil detail
@@ -200,6 +265,7 @@ function Client:close() end
 ---@field VERSION string
 ---@field DEFAULT_BASE_URL string
 ---@field WAIT_DEFAULTS empirical.WaitOptions
+---@field OPERATIONS empirical.OperationRow[] the endpoints, one row each
 local empirical = {}
 
 ---@param options? empirical.Options
