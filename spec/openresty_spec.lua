@@ -8,7 +8,7 @@ local socket = require("socket")
 local http, ltn12, cjson = require("socket.http"), require("ltn12"), require("cjson")
 
 -- The README's command, run as is from the repository root (the README is checked for it below).
-local RENDER = 'luajit examples/openresty/render.lua "$PREFIX/nginx.conf"'
+local RENDER = 'luajit examples/openresty/render.lua "$EMPIRICAL_RELEASE_DIR/nginx.conf"'
 local KEY = "openresty-api-key-7c1e5d"
 local TOKEN = "release-token-4b8f0a2d9e6c1357"
 
@@ -53,13 +53,13 @@ describe("OpenResty", function()
   local seen = {}        -- every answer's headers and body, for the key check
 
   -- Render (the README's command) and start one service in front of api_url.
-  local function start_service(name, api_url)
+  local function start_service(name, api_url, timeout)
     local prefix = base .. "/" .. name
     assert(os.execute("mkdir -p " .. prefix))
     local port = helper.free_port()
     local code, _, err = sh("cd " .. helper.shell_quote(root) .. " && " .. RENDER, {
-      PREFIX = prefix, EMPIRICALRUN_API_URL = api_url, EMPIRICAL_RELEASE_CA_FILE = certs.ca,
-      EMPIRICAL_RELEASE_LISTEN = "127.0.0.1:" .. port })
+      EMPIRICAL_RELEASE_DIR = prefix, EMPIRICALRUN_API_URL = api_url, EMPIRICAL_RELEASE_CA_FILE = certs.ca,
+      EMPIRICAL_RELEASE_LISTEN = "127.0.0.1:" .. port, EMPIRICAL_RELEASE_TIMEOUT = timeout or false })
     assert(code == 0, "render.lua failed: " .. err)
     code, _, err = helper.run({ "nginx", "-p", prefix, "-c", "nginx.conf" },
                               { EMPIRICALRUN_KEY = KEY, EMPIRICAL_RELEASE_TOKEN = TOKEN })
@@ -75,7 +75,7 @@ describe("OpenResty", function()
     return services[name]
   end
 
-  -- status, decoded JSON body, headers. token: the X-Release-Token to send (false: none).
+  -- status, decoded JSON body, headers, the body's text. token: the X-Release-Token to send (false: none).
   local function request(service, method, path, body, token)
     local chunks = {}
     local headers = { ["x-release-token"] = token == nil and TOKEN or token or nil }
@@ -91,7 +91,7 @@ describe("OpenResty", function()
       error(("nginx answered %s: %s\nerror.log:\n%s"):format(tostring(status), text,
                                                          read(service.prefix .. "/error.log")), 2)
     end
-    return status, value, answer_headers
+    return status, value, answer_headers, text
   end
 
   setup(function()
@@ -108,6 +108,7 @@ describe("OpenResty", function()
                        .. "&& cp -r build/jit/empirical %s/build/jit/ && chmod -R a+rX %s")
                        :format(root, root, root, root, root, base)))
     start_service("main", "https://localhost:" .. fake.url:match(":(%d+)$"))
+    start_service("impatient", "https://localhost:" .. fake.url:match(":(%d+)$"), "1")
     start_service("wrong_host", "https://localhost:" .. wrong_host_fake.url:match(":(%d+)$"))
     start_service("closed_port", "https://localhost:" .. helper.free_port())
   end)
@@ -135,6 +136,9 @@ describe("OpenResty", function()
     assert.equal(200, status)
     assert.equal("queued", run.state)
     local id = ("%d"):format(run.id)
+    local _, queued, _, text = request(main, "GET", "/release/" .. id)
+    assert.equal("running", queued.verdict)
+    assert.matches('"failed_tests":[]', text, 1, true)     -- a list, even when empty
     fake:clock { advance = 60 }
     local _, detail = request(main, "GET", "/release/" .. id)
     assert.equal("ended", detail.state)
@@ -144,13 +148,13 @@ describe("OpenResty", function()
     assert.is_true(again.id > run.id)
 
     local log = fake:log()
-    assert.same({ "PUT", "GET", "POST" }, { log[1].method, log[2].method, log[3].method })
+    assert.same({ "PUT", "GET", "GET", "POST" }, { log[1].method, log[2].method, log[3].method, log[4].method })
     assert.equal("Bearer " .. KEY, log[1].headers.authorization)
     assert.equal("localhost:" .. fake.url:match(":(%d+)$"), log[1].headers.host)
     assert.is_nil(log[1].headers["x-release-token"])      -- the caller's headers stay in nginx
     assert.same({ environment = "staging", total_shards = 2, tags = { "@smoke" } }, cjson.decode(log[1].body))
-    assert.equal("/api/test-runs/" .. id .. "/re-run", log[3].path)
-    assert.equal('{"only_failed":true}', log[3].body)
+    assert.equal("/api/test-runs/" .. id .. "/re-run", log[4].path)
+    assert.equal('{"only_failed":true}', log[4].body)
   end)
 
   it("answers each route only with its method: 405 with Allow, and nothing reaches the API", function()
@@ -206,6 +210,9 @@ describe("OpenResty", function()
     status, answer = request(main, "POST", "/release/3/rerun", '{"id":4}')
     assert.equal(400, status)
     assert.equal("id", answer.error.field)
+    status, answer = request(main, "POST", "/release/trigger", '{"environment":"' .. ("x"):rep(70000) .. '"}')
+    assert.equal(413, status)
+    assert.equal("body", answer.error.field)
     status, answer = request(main, "GET", "/release/abc")
     assert.equal(404, status)
     assert.matches("GET /release/{id}", answer.error.message, 1, true)
@@ -285,6 +292,19 @@ describe("OpenResty", function()
     assert.is_true(answer.error.sent)
     assert.is_true(answer.error.retryable)
     assert.not_matches("may have been created", answer.error.message)
+
+    fake:script { method = "PUT", delay = 2 }         -- answered after nginx gave up waiting (1 s)
+    status, answer = request(services.impatient, "POST", "/release/trigger", trigger)
+    assert.equal(504, status)
+    assert.equal("timeout", answer.error.kind)
+    assert.is_true(answer.error.sent)
+    assert.matches("the run may have been created", answer.error.message)
+    for _ = 1, 100 do                                 -- and so it was, once the fake answered
+      status = request(main, "GET", "/release/1")
+      if status == 200 then break end
+      socket.sleep(0.1)
+    end
+    assert.equal(200, status)
   end)
 
   it("keeps the API key and the caller's token out of every answer and every log", function()
@@ -323,7 +343,7 @@ describe("OpenResty", function()
     local prefix = base .. "/unstarted"
     assert(os.execute("mkdir -p " .. prefix))
     assert.equal(0, (sh("cd " .. helper.shell_quote(root) .. " && " .. RENDER, {
-      PREFIX = prefix, EMPIRICALRUN_API_URL = "https://localhost:" .. fake.url:match(":(%d+)$"),
+      EMPIRICAL_RELEASE_DIR = prefix, EMPIRICALRUN_API_URL = "https://localhost:" .. fake.url:match(":(%d+)$"),
       EMPIRICAL_RELEASE_CA_FILE = certs.ca, EMPIRICAL_RELEASE_LISTEN = "127.0.0.1:" .. helper.free_port() })))
     local cases = {
       { { EMPIRICALRUN_KEY = false, EMPIRICAL_RELEASE_TOKEN = TOKEN }, "EMPIRICALRUN_KEY is not set" },
@@ -344,7 +364,8 @@ describe("OpenResty", function()
     local out = base .. "/render"
     assert(os.execute("mkdir -p " .. out))
     local function render(url)
-      return sh("cd " .. helper.shell_quote(root) .. " && " .. RENDER, { PREFIX = out, EMPIRICALRUN_API_URL = url })
+      return sh("cd " .. helper.shell_quote(root) .. " && " .. RENDER,
+                { EMPIRICAL_RELEASE_DIR = out, EMPIRICALRUN_API_URL = url })
     end
     assert.equal(0, (render(false)))           -- the default: https://api.empirical.run
     local conf = read(out .. "/nginx.conf")
@@ -353,6 +374,7 @@ describe("OpenResty", function()
     assert.matches("proxy_set_header Host api.empirical.run;", conf, 1, true)
     assert.matches("proxy_ssl_trusted_certificate /etc/ssl/certs/ca-certificates.crt;", conf, 1, true)
     assert.matches("$remote_addr [$time_local]", conf, 1, true)   -- nginx's own variables are left alone
+    assert.matches("proxy_read_timeout 30s;", conf, 1, true)
     assert.equal(0, (render("https://api.example.test:8443/")))
     assert.matches("server api.example.test:8443;", read(out .. "/nginx.conf"), 1, true)
     assert.matches("proxy_set_header Host api.example.test:8443;", read(out .. "/nginx.conf"), 1, true)
@@ -371,6 +393,12 @@ describe("OpenResty", function()
       assert.equal(1, code, url)
       assert.matches(problem, err, 1, true)
       assert.is_nil(err:find("traceback"), err)
+    end
+    for _, timeout in ipairs { "0", "1.5", "30s", "-1" } do
+      local code, _, err = sh("cd " .. helper.shell_quote(root) .. " && " .. RENDER,
+                              { EMPIRICAL_RELEASE_DIR = out, EMPIRICAL_RELEASE_TIMEOUT = timeout })
+      assert.equal(1, code, timeout)
+      assert.matches("whole seconds", err, 1, true)
     end
     assert.equal(before, read(out .. "/nginx.conf"))       -- a refused render leaves the file as it was
   end)

@@ -81,12 +81,22 @@ local function redact(text)
   return text
 end
 
+-- Fields that hold lists: Debian's lua-cjson writes an empty table as {},
+-- so an empty one is rewritten as [] (a key's quotes are never escaped).
+local LISTS = { "failed_tests" }
+
 local function reply(status, value, headers)
   ngx.status = status
   ngx.header["Content-Type"] = "application/json"
   ngx.header["Cache-Control"] = "no-store"
   for name, v in pairs(headers or {}) do ngx.header[name] = v end
-  ngx.say(cjson.encode(value))
+  local text = cjson.encode(value)
+  for _, name in ipairs(LISTS) do
+    if type(value[name]) == "table" and next(value[name]) == nil then
+      text = text:gsub('"' .. name .. '":{}', '"' .. name .. '":[]', 1)
+    end
+  end
+  ngx.say(text)
 end
 
 -- An error answer. sent: whether the request reached the API.

@@ -1,12 +1,13 @@
 --- Write the release service's nginx.conf from nginx.conf.in and the
 -- environment. From the repository root, with any Lua (5.1 to 5.4, LuaJIT):
 --
---   luajit examples/openresty/render.lua "$PREFIX/nginx.conf"
+--   luajit examples/openresty/render.lua "$EMPIRICAL_RELEASE_DIR/nginx.conf"
 --
 -- EMPIRICALRUN_API_URL       the API (default https://api.empirical.run): https,
 --                            or plain http to loopback only, as the client allows
 -- EMPIRICAL_RELEASE_LISTEN   nginx's listen address (default 127.0.0.1:8080)
 -- EMPIRICAL_RELEASE_CA_FILE  the CAs nginx trusts for the API (default: the system's)
+-- EMPIRICAL_RELEASE_TIMEOUT  seconds nginx waits on the API while sending or reading (default 30)
 --
 -- The secrets are not written anywhere: nginx reads EMPIRICALRUN_KEY and
 -- EMPIRICAL_RELEASE_TOKEN from its environment when it starts. The file is
@@ -16,6 +17,7 @@ local DEFAULTS = {
   EMPIRICALRUN_API_URL = "https://api.empirical.run",
   EMPIRICAL_RELEASE_LISTEN = "127.0.0.1:8080",
   EMPIRICAL_RELEASE_CA_FILE = "/etc/ssl/certs/ca-certificates.crt",
+  EMPIRICAL_RELEASE_TIMEOUT = "30",
 }
 
 -- Characters nginx's config or a Lua path template would read as syntax.
@@ -86,7 +88,7 @@ local function readable(path)
 end
 
 local output = arg[1]
-if not output or arg[2] then fail("usage: render.lua OUTPUT (e.g. \"$PREFIX/nginx.conf\")") end
+if not output or arg[2] then fail('usage: render.lua OUTPUT (e.g. "$EMPIRICAL_RELEASE_DIR/nginx.conf")') end
 
 local here = arg[0]:match("^(.*)/[^/]*$") or "."
 if here:sub(1, 1) ~= "/" then
@@ -97,6 +99,10 @@ here = normalize(here)
 local values = api(setting("EMPIRICALRUN_API_URL"))
 values.LISTEN = setting("EMPIRICAL_RELEASE_LISTEN")
 values.CA_FILE = setting("EMPIRICAL_RELEASE_CA_FILE")
+values.TIMEOUT = setting("EMPIRICAL_RELEASE_TIMEOUT")
+if not values.TIMEOUT:match("^%d+$") or tonumber(values.TIMEOUT) < 1 or tonumber(values.TIMEOUT) > 3600 then
+  fail("EMPIRICAL_RELEASE_TIMEOUT must be whole seconds from 1 to 3600 (got " .. values.TIMEOUT .. ")")
+end
 values.ROOT = normalize(here .. "/../..")
 if values.ROOT:find(UNSAFE) then
   fail("the checkout's path " .. values.ROOT .. " holds a space, a quote or one of ; { } $ \\ # ?")
