@@ -15,16 +15,10 @@ local TOKEN_HEADER = "X-Release-Token"
 local MIN_TOKEN_LENGTH = 16
 local METHODS = { GET = ngx.HTTP_GET, PUT = ngx.HTTP_PUT, POST = ngx.HTTP_POST }
 
--- Whether an op may be repeated after an ambiguous failure: core.OPERATIONS
--- (the one list) says; a core without it predates cancel and list, and of
--- its ops (trigger, rerun, get) only the GET is.
-local OPERATIONS = require("empirical.core").OPERATIONS
+-- Whether an op may be repeated after an ambiguous failure: the endpoint
+-- rows (empirical.OPERATIONS, the one list) say.
 local IDEMPOTENT = {}
-for _, row in ipairs(OPERATIONS or {}) do IDEMPOTENT[row.name] = row.idempotent end
-local function idempotent(op, method)
-  if OPERATIONS then return IDEMPOTENT[op] == true end
-  return method == "GET"
-end
+for _, row in ipairs(empirical.OPERATIONS) do IDEMPOTENT[row.name] = row.idempotent end
 
 local api_key, authorization, token_digest   -- set by M.init
 
@@ -114,7 +108,7 @@ end
 local MAY_EXIST = "; the run may have been created: look for it before triggering again"
 
 -- A failure with no complete answer from the API, as nil, err, sent.
-local function no_answer(op, req, res, upstream)
+local function no_answer(op, res, upstream)
   local kind = res.status == ngx.HTTP_GATEWAY_TIMEOUT and "timeout" or "transport"
   if not upstream.sent then
     return nil, empirical.error(kind, "the request did not reach the API: nginx could not connect, or refused "
@@ -123,7 +117,7 @@ local function no_answer(op, req, res, upstream)
   end
   local what = upstream.answered and "the API's answer was cut off"
     or "the connection to the API failed after the request was sent (nginx's error log says how)"
-  local safe = idempotent(op, req.method)
+  local safe = IDEMPOTENT[op] == true
   return nil, empirical.error(kind, what .. (safe and "" or MAY_EXIST), { retryable = safe }), true
 end
 
@@ -134,7 +128,7 @@ local function call(op, params)
   local upstream = {}
   local res = ngx.location.capture("/_empirical" .. req.path,
                                    { method = METHODS[req.method], body = req.body, ctx = upstream })
-  if not upstream.answered or res.truncated then return no_answer(op, req, res, upstream) end
+  if not upstream.answered or res.truncated then return no_answer(op, res, upstream) end
   local result, decode_err = empirical.decode(op, res.status, res.body, res.header)
   return result, decode_err, true
 end

@@ -160,6 +160,31 @@
 ---@field testRun empirical.TestRun
 ---@field flattenedSummaryDetails empirical.SummaryItem[]
 
+---@class empirical.ReportCounts
+---@field expected integer
+---@field unexpected integer
+---@field flaky integer
+---@field skipped integer
+
+---@class empirical.ReportEntry
+---@field title string
+---@field path string[] describe titles outermost first, then the title
+---@field file? string
+---@field line? integer
+---@field column? integer
+---@field project? string projectName
+---@field status? string the last result's: passed|failed|timedOut|interrupted|skipped
+---@field message? string the first non-blank line of the error, ANSI removed
+---@field error? string the whole stripped error, at most 4096 bytes
+---@field retries integer
+
+---@class empirical.Report
+---@field stats empirical.ReportCounts the report's own, or counted
+---@field counted empirical.ReportCounts counted from the tests
+---@field failed empirical.ReportEntry[]
+---@field flaky empirical.ReportEntry[]
+---@field errors {message: string, error: string}[] the report's own top-level errors
+
 ---@class empirical.WaitOptions
 ---@field interval? number seconds before the second poll (5)
 ---@field backoff? number (1.5)
@@ -319,6 +344,12 @@ function empirical.junit(detail, reruns) end
 ---@return string|nil xml
 ---@return string|nil err
 function empirical.junit_all(runs) end
+
+--- Read a Playwright JSON report, without I/O.
+---@param json_text string
+---@return empirical.Report|nil report
+---@return empirical.Error|nil err kind "decode" ("invalid" for a non-string)
+function empirical.parse_report(json_text) end
 
 --- Merge trigger tables left to right into a new one.
 ---@param ... empirical.TriggerParams|table|false|nil

@@ -9,6 +9,7 @@
 -- types.
 local core = require("empirical.core")
 local report = require("empirical.report")
+local playwright = require("empirical.playwright")
 
 local getmetatable, setmetatable, type, next, error, tostring = getmetatable, setmetatable, type, next, error, tostring
 local ipairs, rawget, select, min, max, format = ipairs, rawget, select, math.min, math.max, string.format
@@ -482,6 +483,10 @@ M.summary = report.summary
 M.junit = report.junit
 M.junit_all = report.junit_all
 M.failed_tests = report.failed_tests
+
+--- Read a Playwright JSON report (a run's summary_url) without I/O: counts,
+-- failed and flaky tests with file, line and first message line.
+M.parse_report = playwright.parse
 
 --- Make an error object like the module's own: core.error(kind, message, fields).
 M.error = core.error
