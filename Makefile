@@ -55,7 +55,8 @@ export LUA_CPATH := ./$(MODULE_DIR)/?.so;;
 # On 5.4 every spec runs. On the other Luas, the specs of the module itself;
 # the gate, install and deps specs are about 5.4 tools and run there.
 PORTABLE_SPECS := $(addprefix spec/,encode_spec.lua decode_spec.lua client_spec.lua wait_spec.lua \
-                    report_spec.lua faults_spec.lua load_spec.lua security_spec.lua fake_spec.lua)
+                    report_spec.lua faults_spec.lua load_spec.lua security_spec.lua fake_spec.lua \
+                    playwright_spec.lua)
 SPECS := $(if $(filter 5.4,$(LUA_VERSION)),spec,$(PORTABLE_SPECS))
 LUA_VERSIONS := 5.1 5.3 jit 5.4
 
@@ -145,7 +146,7 @@ check-asan: spec-modules
 # ASan and UBSan. New inputs go to build/fuzz; the seeds in spec/fuzz/corpus.
 FUZZ_SECONDS ?= 600
 FUZZ_FLAGS   := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-FUZZERS      := decode encode
+FUZZERS      := decode encode report
 build/fuzz/fuzz_%: spec/fuzz/fuzz_%.c spec/fuzz/fuzz_common.h $(SOURCES) $(HEADERS)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_FLAGS) $(LUA_CFLAGS) $(CURL_CFLAGS) -Icsrc -o $@ $< $(SOURCES) $(LUA_LIBS) $(CURL_LIBS) -lm

@@ -165,7 +165,8 @@ static int build_headers(lua_State *L, emp_client *c, int opts) {
   if (ok) snprintf(auth, size, "Authorization: Bearer %s", token);
   for (i = 0; ok && i < 2; i++) {
     ok = add_header(lists[i], auth) && add_header(lists[i], "Accept: application/json") &&
-         add_header(lists[i], "Expect:");  /* no 100-continue round trip */
+         add_header(lists[i], "Expect:") &&  /* no 100-continue round trip */
+         (i == 1 || add_header(lists[i], "Content-Type:"));  /* a body-less POST is no form */
     if (ok && suffix) {
       snprintf(line, sizeof line, "User-Agent: empirical-lua/%s %s", EMP_VERSION, suffix);
       ok = add_header(lists[i], line);

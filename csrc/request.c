@@ -211,13 +211,13 @@ static long next_attempt_in(emp_request *r) {
   long delay;
   if (r->code == CURLE_OK) {
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
-    if (!emp_retry_status_is_retryable(r->status, ep->creates_run) || r->attempt > r->client->retries) return -1;
+    if (!emp_retry_status_is_retryable(r->status, ep->flags & EMP_IDEMPOTENT) || r->attempt > r->client->retries) return -1;
   } else {
     curl_off_t pretransfer = 0;
     curl_easy_getinfo(r->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
     r->failure = emp_retry_classify(r->code, pretransfer > 0);
     if (r->code == CURLE_OPERATION_TIMEDOUT && r->capped) return -1;   /* likely the deadline: no time for more */
-    if (r->failure == EMP_FAILURE_PERMANENT || (r->failure == EMP_FAILURE_AMBIGUOUS && ep->creates_run) ||
+    if (r->failure == EMP_FAILURE_PERMANENT || (r->failure == EMP_FAILURE_AMBIGUOUS && !(ep->flags & EMP_IDEMPOTENT)) ||
         r->attempt > r->client->retries)
       return -1;
   }
@@ -234,7 +234,7 @@ static long next_attempt_in(emp_request *r) {
 /* Push the error for a transfer that got no usable HTTP response. */
 static int transport_error(lua_State *L, emp_request *r) {
   const char *what = r->errbuf[0] ? r->errbuf : curl_easy_strerror(r->code);
-  int creates_run = r->ep->creates_run;
+  int creates_run = !(r->ep->flags & EMP_IDEMPOTENT);
   int deadline_hit = r->capped && r->code == CURLE_OPERATION_TIMEDOUT && elapsed_ms(r) >= r->limit_ms - 10;
   emp_kind kind = deadline_hit ? EMP_TIMEOUT : EMP_TRANSPORT;
   int err;
@@ -413,7 +413,7 @@ int emp_request_start(lua_State *L) {
   size_t body_len = 0;
   long limit_ms = c->deadline_ms;
   int marshalled, uv;
-  if (ep == NULL) return luaL_argerror(L, 2, "unknown operation");
+  if (ep == NULL) return luaL_argerror(L, 2, lua_pushfstring(L, "unknown operation (%s)", emp_endpoint_names()));
   if (!lua_isnoneornil(L, 4)) {
     long limit = (long)(luaL_checknumber(L, 4) * 1000);
     if (limit < 1) limit = 1;
@@ -470,16 +470,16 @@ int emp_request_start(lua_State *L) {
               * reused connection that dies before answering, libcurl resends
               * the request by itself, and a resent PUT or POST could create a
               * second run. */
-             curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, ep->creates_run ? 1L : 0L) == CURLE_OK;
-    if (body == NULL) {
+             curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, (ep->flags & EMP_IDEMPOTENT) ? 0L : 1L) == CURLE_OK;
+    if (body == NULL && strcmp(ep->method, "GET") == 0) {
       ok = ok && curl_easy_setopt(e, CURLOPT_HTTPGET, 1L) == CURLE_OK &&
            curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, (char *)NULL) == CURLE_OK &&
            curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers) == CURLE_OK;
-    } else {
+    } else {   /* the method is the row's, body or not (a cancel without a reason has none) */
       ok = ok && curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len) == CURLE_OK &&
-           curl_easy_setopt(e, CURLOPT_POSTFIELDS, body) == CURLE_OK &&
+           curl_easy_setopt(e, CURLOPT_POSTFIELDS, body ? body : "") == CURLE_OK &&
            curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, ep->method) == CURLE_OK &&
-           curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->body_headers) == CURLE_OK;
+           curl_easy_setopt(e, CURLOPT_HTTPHEADER, body ? c->body_headers : c->headers) == CURLE_OK;
     }
     if (!ok) return emp_fail(L, EMP_CONFIG, NULL, "libcurl refused the request options");
   }

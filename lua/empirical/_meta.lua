@@ -2,10 +2,10 @@
 -- LuaLS (lua-language-server) definitions for the public API: completion and
 -- type checks in Neovim and other editors. Never loaded at run time.
 
----@alias empirical.ErrorKind "invalid"|"config"|"transport"|"http"|"decode"|"timeout"
+---@alias empirical.ErrorKind "invalid"|"config"|"transport"|"http"|"decode"|"timeout"|"interrupted"
 ---@alias empirical.Verdict "passed"|"failed"|"error"|"cancelled"|"running"
 ---@alias empirical.State "pending"|"queued"|"started"|"ended"|"error"|"cancelled"|"cancelling"
----@alias empirical.Operation "trigger"|"rerun"|"get"
+---@alias empirical.Operation "trigger"|"rerun"|"get"|"cancel"|"list"
 
 ---@class empirical.Error
 ---@field kind empirical.ErrorKind
@@ -16,6 +16,8 @@
 ---@field attempts? integer
 ---@field request? string "GET /api/test-runs/9"
 ---@field body? string the first KiB of a bad response
+---@field run_may_exist? boolean a trigger or re-run that may have created its run: look before triggering again
+---@field signal? "SIGINT"|"SIGTERM" kind "interrupted": the signal that ended the wait
 ---@field detail? empirical.Detail the last detail seen (wait's timeout and failures)
 ---@field polls? integer
 
@@ -105,6 +107,50 @@
 ---@field run_ended_at? string
 ---@field summary_url? string
 
+---@class empirical.CancelOptions
+---@field reason? string kept by the vendor for audit
+
+---@class empirical.ListFilter
+---@field id? integer
+---@field branch? string
+---@field state? empirical.State
+---@field result? "passed"|"failed"
+---@field environment_ids? integer[] sent comma-separated
+---@field interval_in_days? integer
+---@field page? integer from 1
+---@field per_page? integer 1 to 100 (20)
+
+---@class empirical.ListItem
+---@field id integer
+---@field state? empirical.State older pages only
+---@field total_count? number
+---@field success_count? number
+---@field failed_count? number
+---@field skipped_count? number
+---@field flaky_count? number
+---@field duration? number milliseconds
+---@field test_run_branch? string
+---@field environment_slug? string
+---@field environment_name? string
+---@field build_url? string
+---@field build_branch? string
+---@field commit? string
+---@field created_at? string
+
+---@class empirical.List
+---@field project? {id?: integer, name?: string, slug?: string, repo_name?: string}
+---@field test_runs? {items?: empirical.ListItem[]}
+---@field pagination? {page?: integer, per_page?: integer, total?: integer, total_pages?: integer}
+
+---@class empirical.OperationRow
+---@field name empirical.Operation
+---@field method string
+---@field path string
+---@field idempotent boolean
+---@field body boolean
+---@field path_params string[]
+---@field query string[]
+
 ---@class empirical.SummaryItem
 ---@field name? string
 ---@field status? string
@@ -113,6 +159,31 @@
 ---@field project {id: integer, name: string, repo_name: string}
 ---@field testRun empirical.TestRun
 ---@field flattenedSummaryDetails empirical.SummaryItem[]
+
+---@class empirical.ReportCounts
+---@field expected integer
+---@field unexpected integer
+---@field flaky integer
+---@field skipped integer
+
+---@class empirical.ReportEntry
+---@field title string
+---@field path string[] describe titles outermost first, then the title
+---@field file? string
+---@field line? integer
+---@field column? integer
+---@field project? string projectName
+---@field status? string the last result's: passed|failed|timedOut|interrupted|skipped
+---@field message? string the first non-blank line of the error, ANSI removed
+---@field error? string the whole stripped error, at most 4096 bytes
+---@field retries integer
+
+---@class empirical.Report
+---@field stats empirical.ReportCounts the report's own, or counted
+---@field counted empirical.ReportCounts counted from the tests
+---@field failed empirical.ReportEntry[]
+---@field flaky empirical.ReportEntry[]
+---@field errors {message: string, error: string}[] the report's own top-level errors
 
 ---@class empirical.WaitOptions
 ---@field interval? number seconds before the second poll (5)
@@ -165,6 +236,25 @@ function Client:rerun(id, opts) end
 ---@return empirical.Error|nil err
 function Client:get(id) end
 
+--- Cancel a run: POST /api/test-runs/{id}/cancel. A run that already ended: kind "http", status 412.
+---@param id integer
+---@param opts? empirical.CancelOptions
+---@return {message?: string}|nil answer
+---@return empirical.Error|nil err
+function Client:cancel(id, opts) end
+
+--- One page of the project's runs: GET /api/test-runs.
+---@param filter? empirical.ListFilter
+---@return empirical.List|nil page
+---@return empirical.Error|nil err
+function Client:list(filter) end
+
+--- Every run the filter matches, across pages, at most limit; a failed page gives `false, err` once.
+---@param filter? empirical.ListFilter
+---@param limit? integer
+---@return fun(): (empirical.ListItem|false|nil), empirical.Error|nil
+function Client:runs(filter, limit) end
+
 ---@param id integer
 ---@param opts? empirical.WaitOptions
 ---@return empirical.Detail|nil detail
@@ -200,6 +290,7 @@ function Client:close() end
 ---@field VERSION string
 ---@field DEFAULT_BASE_URL string
 ---@field WAIT_DEFAULTS empirical.WaitOptions
+---@field OPERATIONS empirical.OperationRow[] the endpoints, one row each
 local empirical = {}
 
 ---@param options? empirical.Options
@@ -253,6 +344,12 @@ function empirical.junit(detail, reruns) end
 ---@return string|nil xml
 ---@return string|nil err
 function empirical.junit_all(runs) end
+
+--- Read a Playwright JSON report, without I/O.
+---@param json_text string
+---@return empirical.Report|nil report
+---@return empirical.Error|nil err kind "decode" ("invalid" for a non-string)
+function empirical.parse_report(json_text) end
 
 --- Merge trigger tables left to right into a new one.
 ---@param ... empirical.TriggerParams|table|false|nil

@@ -9,6 +9,7 @@
 -- types.
 local core = require("empirical.core")
 local report = require("empirical.report")
+local playwright = require("empirical.playwright")
 
 local getmetatable, setmetatable, type, next, error, tostring = getmetatable, setmetatable, type, next, error, tostring
 local ipairs, rawget, select, min, max, format = ipairs, rawget, select, math.min, math.max, string.format
@@ -56,12 +57,17 @@ function M.new(options)
   return setmetatable({ _core = handle }, Client)
 end
 
--- The params of an operation, from the arguments its method takes.
-local function rerun_params(id, opts)
-  local params = { id = id }
-  if opts ~= nil then
-    if type(opts) ~= "table" then return fail("invalid", "opts", "expected a table, got " .. type(opts)) end
-    for k, v in next, opts do
+-- The params of an operation, from the arguments its method takes: an op
+-- whose path holds the run id takes (id [, opts]), the others (params).
+local function params_of(op, a, b)
+  if #op.path_params == 0 then
+    if a == nil and not op.body then return {} end   -- list() lists everything
+    return a
+  end
+  local params = { id = a }
+  if b ~= nil then
+    if type(b) ~= "table" then return fail("invalid", "opts", "expected a table, got " .. type(b)) end
+    for k, v in next, b do
       if k == "id" then return fail("invalid", "opts.id", "pass the run id as the first argument") end
       params[k] = v
     end
@@ -69,30 +75,66 @@ local function rerun_params(id, opts)
   return params
 end
 
-local PARAMS = {
-  trigger = function(params) return params end,
-  rerun = rerun_params,
-  get = function(id) return { id = id } end,
-}
+-- The endpoints, by name, as the core lists them: one row each.
+local OPERATIONS = {}
+local NAMES = {}
+for _, op in ipairs(core.OPERATIONS) do OPERATIONS[op.name], NAMES[#NAMES + 1] = op, op.name end
+NAMES = table.concat(NAMES, ", ")
+M.OPERATIONS = core.OPERATIONS
 
---- Trigger a run: PUT /api/test-runs. Returns data.test_run {id, state, test_run_branch, created_at}.
-function Client:trigger(params)
-  check_self(self, "trigger")
-  return self._core:call("trigger", params)
+-- One method per endpoint (client:trigger(params), client:rerun(id, opts),
+-- client:get(id), client:cancel(id, opts), client:list(filter)); the README's
+-- table and lua/empirical/_meta.lua say what each takes and returns.
+for name, op in next, OPERATIONS do
+  Client[name] = function(self, a, b)
+    check_self(self, name)
+    local params, err = params_of(op, a, b)
+    if not params then return nil, err end
+    return self._core:call(name, params)
+  end
 end
 
---- Re-run a run: POST /api/test-runs/{id}/re-run. opts: only_failed, send_notifications.
-function Client:rerun(id, opts)
-  check_self(self, "rerun")
-  local params, err = rerun_params(id, opts)
-  if not params then return nil, err end
-  return self._core:call("rerun", params)
-end
-
---- Read a run: GET /api/test-runs/{id}. Returns data.test_run {project, testRun, flattenedSummaryDetails}.
-function Client:get(id)
-  check_self(self, "get")
-  return self._core:call("get", { id = id })
+--- Every run the list endpoint returns for filter, across pages, lazily:
+-- `for run, err in client:runs(filter, limit) do ... end`. At most limit
+-- runs (default: all). A page that fails ends the loop after giving the body
+-- `false, err` once, so an error is never mistaken for the end of the list.
+function Client:runs(filter, limit)
+  check_self(self, "runs")
+  local problem
+  if filter ~= nil and type(filter) ~= "table" then
+    problem = select(2, fail("invalid", "filter", "expected a table, got " .. type(filter)))
+  elseif limit ~= nil and not (type(limit) == "number" and limit >= 1 and limit % 1 == 0) then
+    problem = select(2, fail("invalid", "limit", "expected a whole number >= 1, got " .. tostring(limit)))
+  end
+  local query = {}
+  if type(filter) == "table" then for k, v in next, filter do query[k] = v end end
+  query.page = query.page or 1
+  local items, i, given, last_page = {}, 0, 0, false
+  return function()
+    if problem then
+      local err = problem
+      problem, last_page, items, i = nil, true, {}, 0
+      return false, err
+    end
+    if limit and given >= limit then return nil end
+    while i >= #items do
+      if last_page then return nil end
+      local page, err = self:list(query)
+      if not page then
+        last_page = true
+        return false, err
+      end
+      items, i = page.test_runs and page.test_runs.items or {}, 0
+      local p = page.pagination
+      local per_page = query.per_page or 20
+      if p and type(p.total_pages) == "number" then last_page = query.page >= p.total_pages
+      else last_page = #items < per_page end        -- older pages: no pagination object
+      if #items == 0 then last_page = true end
+      query.page = query.page + 1
+    end
+    i, given = i + 1, given + 1
+    return items[i]
+  end
 end
 
 -- many at once ---------------------------------------------------------------
@@ -104,9 +146,11 @@ end
 -- client share its connections and run together.
 function Client:start(op, a, b)
   check_self(self, "start")
-  local make = PARAMS[op]
-  if not make then error(("empirical: unknown operation %q (trigger, rerun or get)"):format(tostring(op)), 2) end
-  local params, err = make(a, b)
+  local row = OPERATIONS[op]
+  if not row then
+    return fail("invalid", "op", format("unknown operation %s (%s)", tostring(op), NAMES))
+  end
+  local params, err = params_of(row, a, b)
   if not params then return nil, err end
   return self._core:start(op, params)
 end
@@ -141,7 +185,9 @@ local function run_all(self, op, list, name)
   if not ok then return nil, problem end
   local requests, results, errs = {}, {}, {}
   for i = 1, #list do
-    local req, err = self._core:start(op, PARAMS[op](list[i]))
+    local params, err = params_of(OPERATIONS[op], list[i])
+    local req = false
+    if params then req, err = self._core:start(op, params) end
     requests[i], errs[i] = req or false, err
   end
   settle(self._core, requests, results, errs)
@@ -437,6 +483,10 @@ M.summary = report.summary
 M.junit = report.junit
 M.junit_all = report.junit_all
 M.failed_tests = report.failed_tests
+
+--- Read a Playwright JSON report (a run's summary_url) without I/O: counts,
+-- failed and flaky tests with file, line and first message line.
+M.parse_report = playwright.parse
 
 --- Make an error object like the module's own: core.error(kind, message, fields).
 M.error = core.error
