@@ -235,9 +235,11 @@ describe("empirical's commands against the fake", function()
   local empirical = require("empirical")
   local cjson = require("cjson")
   local probe = assert(empirical.new { token = "t", base_url = "http://127.0.0.1:9" })
-  local it_list = probe.runs and it or pending
-  local it_cancel = probe.cancel and it or pending
-  local it_report = (probe.report and empirical.parse_report) and it or pending
+  -- The rewritten fake (a directory of modules) serves cancel, list and reports.
+  local fake_v2 = package.searchpath("empirical.fake.api", package.path) ~= nil
+  local it_list = (probe.runs and fake_v2) and it or pending
+  local it_cancel = (probe.cancel and fake_v2) and it or pending
+  local it_report = (probe.report and empirical.parse_report and fake_v2) and it or pending
   local it_signals = empirical.catch_signals and it or pending
   probe:close()
   local fake

@@ -9,9 +9,11 @@ local empirical = require("empirical")
 -- What the core and the fake offer today: the parts of the gate that need
 -- cancel, signals or Playwright reports are checked once those have landed.
 local probe = assert(empirical.new { token = "t", base_url = "http://127.0.0.1:9" })
-local HAS_CANCEL = probe.cancel ~= nil
+-- The rewritten fake (a directory of modules) serves cancel, list and reports.
+local FAKE_V2 = package.searchpath("empirical.fake.api", package.path) ~= nil
+local HAS_CANCEL = probe.cancel ~= nil and FAKE_V2
 local HAS_SIGNALS = empirical.catch_signals ~= nil
-local HAS_REPORTS = probe.report ~= nil and empirical.parse_report ~= nil
+local HAS_REPORTS = probe.report ~= nil and empirical.parse_report ~= nil and FAKE_V2
 probe:close()
 local it_cancel = HAS_CANCEL and it or pending
 local it_signals = (HAS_SIGNALS and HAS_CANCEL) and it or pending
