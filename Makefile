@@ -54,7 +54,8 @@ export LUA_CPATH := ./$(MODULE_DIR)/?.so;;
 
 # On 5.4 every spec runs. On the other Luas, the specs of the module itself;
 # the gate, install and deps specs are about 5.4 tools and run there.
-PORTABLE_SPECS := $(addprefix spec/,encode_spec.lua decode_spec.lua client_spec.lua wait_spec.lua \
+PORTABLE_SPECS := $(addprefix spec/,encode_spec.lua decode_spec.lua client_spec.lua wait_spec.lua api_spec.lua \
+                    download_spec.lua signals_spec.lua \
                     report_spec.lua faults_spec.lua load_spec.lua security_spec.lua fake_spec.lua \
                     playwright_spec.lua)
 SPECS := $(if $(filter 5.4,$(LUA_VERSION)),spec,$(PORTABLE_SPECS))
@@ -122,7 +123,8 @@ test-all:
 
 # Memcheck over the specs that drive libcurl and cjson, the fault matrix
 # included: any definite leak or invalid access fails the target.
-VALGRIND_SPECS := spec/client_spec.lua spec/decode_spec.lua spec/encode_spec.lua spec/faults_spec.lua spec/wait_spec.lua spec/concurrency_spec.lua
+VALGRIND_SPECS := spec/client_spec.lua spec/decode_spec.lua spec/encode_spec.lua spec/faults_spec.lua spec/wait_spec.lua \
+                  spec/concurrency_spec.lua spec/api_spec.lua spec/download_spec.lua spec/signals_spec.lua
 check-valgrind: all
 	@command -v valgrind >/dev/null || $(MAKE) deps DEB_PACKAGES=valgrind
 	valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=9 \

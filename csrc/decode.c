@@ -325,7 +325,8 @@ static int http_error(lua_State *L, const emp_endpoint *ep, const emp_response *
       luaL_addstring(&b, " body");
     }
   }
-  if (res->status == 401 || res->status == 403) luaL_addstring(&b, " (check the token: EMPIRICALRUN_KEY)");
+  if ((res->status == 401 || res->status == 403) && !(ep->flags & EMP_RAW))
+    luaL_addstring(&b, " (check the token: EMPIRICALRUN_KEY)");
   luaL_pushresult(&b);
   return annotate(L, emp_error_push(L, EMP_HTTP, NULL, "%s", lua_tostring(L, -1)), ep, res, retryable);
 }

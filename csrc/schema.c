@@ -240,7 +240,13 @@ const emp_endpoint emp_endpoints[] = {
 };
 
 /* A run's Playwright report, from its summary_url: any URL, no schema. */
-const emp_endpoint emp_download = { "report", "GET", NULL, NULL, NULL, NULL, NULL, EMP_IDEMPOTENT | EMP_RAW, NULL };
+static const emp_status_note download_notes[] = {
+  { 401, "the report's URL refused access (a signed URL may have expired; get the run again for a fresh one)" },
+  { 403, "the report's URL refused access (a signed URL may have expired; get the run again for a fresh one)" },
+  { 404, "no report at the run's summary_url" },
+  { 0, NULL }
+};
+const emp_endpoint emp_download = { "report", "GET", NULL, NULL, NULL, NULL, NULL, EMP_IDEMPOTENT | EMP_RAW, download_notes };
 
 const emp_endpoint *emp_endpoint_find(const char *name) {
   const emp_endpoint *ep;
