@@ -47,7 +47,8 @@ MODULE  := $(MODULE_DIR)/empirical/core.so
 # libnginx-mod-http-lua).
 DEB_PACKAGES := $(sort $(LUA_DEBS) lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson lua-busted lua-socket \
                   lua-expat lua-sec openssl pkg-config gcc make luarocks \
-                  luajit2 libluajit2-5.1-dev neovim nginx-light libnginx-mod-http-lua)
+                  luajit2 libluajit2-5.1-dev neovim nginx-light libnginx-mod-http-lua \
+                  python3-yaml python3-jsonschema)# spec/conformance_spec.lua's mock, on Debian's python3
 
 export LUA_PATH  := ./lua/?.lua;./lua/?/init.lua;;
 export LUA_CPATH := ./$(MODULE_DIR)/?.so;;
