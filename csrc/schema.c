@@ -166,9 +166,10 @@ static const emp_field get_data_fields[] = {
 };
 static const emp_schema get_data = { get_data_fields, NULL };
 
+/* No field is required here, and `state` (older pages only, not in the
+ * schema) passes through as it comes. */
 static const emp_field list_item_fields[] = {
-  FIELD("id",    EMP_T_ID,     EMP_REQUIRED),   /* what an item is for */
-  FIELD("state", EMP_T_STRING, EMP_NULLABLE),   /* older pages only */
+  FIELD("id",    EMP_T_ID,     EMP_NULLABLE),
   FIELD("total_count",      EMP_T_NUMBER, EMP_NULLABLE),
   FIELD("success_count",    EMP_T_NUMBER, EMP_NULLABLE),
   FIELD("failed_count",     EMP_T_NUMBER, EMP_NULLABLE),

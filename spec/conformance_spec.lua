@@ -247,9 +247,8 @@ describe("conformance with the vendor's OpenAPI file", function()
   end)
 
   -- Found by this spec: the vendor's TestRunListItem requires nothing, so a
-  -- listed run without an id is schema-valid; decode refuses it. FOR THE LEAD
-  -- (csrc/schema.c list_item_fields: id is EMP_REQUIRED). Fails until fixed.
-  it("CORE GAP: decodes a listed run without an id (TestRunListItem has no required fields)", function()
+  -- listed run without an id is schema-valid (decode once refused it).
+  it("decodes a listed run without an id (TestRunListItem has no required fields)", function()
     local body = '{"data":{"test_runs":{"items":[{"state":"ended","duration":1}]}},"pagination":{"page":1}}'
     local result, err = empirical.decode("list", 200, body, JSON)
     assert(result, "the schema allows it, decode said: " .. tostring(err))
@@ -257,9 +256,9 @@ describe("conformance with the vendor's OpenAPI file", function()
   end)
 
   -- Found by this spec: TestRunListItem has no `state` (the newest page shows
-  -- none), so `state` is an extra property and any value is schema-valid;
-  -- decode wants a string or null. FOR THE LEAD (csrc/schema.c list_item_fields). Fails until fixed.
-  it("CORE GAP: decodes a listed run whose undocumented state is not a string", function()
+  -- none), so `state` is an extra property and any value is schema-valid
+  -- (decode once wanted a string or null).
+  it("decodes a listed run whose undocumented state is not a string", function()
     for _, state in ipairs { "true", "3", '{"name":"ended"}', "[]" } do
       local body = ('{"data":{"test_runs":{"items":[{"id":1,"state":%s}]}},"pagination":{"page":1}}'):format(state)
       local result, err = empirical.decode("list", 200, body, JSON)

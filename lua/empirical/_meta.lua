@@ -121,8 +121,8 @@
 ---@field per_page? integer 1 to 100 (20)
 
 ---@class empirical.ListItem
----@field id integer
----@field state? empirical.State older pages only
+---@field id? integer
+---@field state? any older pages only, and not in the vendor's schema: passed through as it comes
 ---@field total_count? number
 ---@field success_count? number
 ---@field failed_count? number
