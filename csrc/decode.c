@@ -131,8 +131,9 @@ static int check_value(checker *c, int idx, const emp_field *f) {
       if (lua_type(L, idx) != LUA_TNUMBER) return fail(c, EMP_DECODE, "expected a number, got %s", json_value(L, idx));
       if (!(fabs((double)lua_tonumber(L, idx)) < EMP_MAX_EXACT_INT))
         return fail(c, EMP_DECODE,
-                    "is %s, at or beyond 2^53: a double cannot hold such an id exactly, so it is refused "
-                    "rather than read as another run's id", json_value(L, idx));
+                    "is %s as read, at or beyond 2^53: a double cannot hold such an id exactly (the text may "
+                    "have been larger still), so it is refused rather than read as another run's id",
+                    json_value(L, idx));
       return 1;
     case EMP_T_BOOL:
       if (lua_type(L, idx) != LUA_TBOOLEAN) return fail(c, EMP_DECODE, "expected a boolean, got %s", json_value(L, idx));
@@ -325,7 +326,8 @@ static int http_error(lua_State *L, const emp_endpoint *ep, const emp_response *
       luaL_addstring(&b, " body");
     }
   }
-  if (res->status == 401 || res->status == 403) luaL_addstring(&b, " (check the token: EMPIRICALRUN_KEY)");
+  if ((res->status == 401 || res->status == 403) && !(ep->flags & EMP_RAW))
+    luaL_addstring(&b, " (check the token: EMPIRICALRUN_KEY)");
   luaL_pushresult(&b);
   return annotate(L, emp_error_push(L, EMP_HTTP, NULL, "%s", lua_tostring(L, -1)), ep, res, retryable);
 }

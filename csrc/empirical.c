@@ -1,9 +1,10 @@
 /* empirical.core: the module entry. Validation and marshalling of the
  * endpoints (validate.c with overrides.c, marshal.c, decode.c, text.c, from
  * the rows in schema.c; JSON through lua-cjson in json.c), transport
- * (client.c, request.c, retry.c), events (events.c), errors (errors.c), and
- * the Lua versions (compat.c). The Lua layer is lua/empirical. */
+ * (client.c, request.c, url.c, retry.c), waiting and signals (signals.c),
+ * events (events.c), errors (errors.c), and the Lua versions (compat.c). The Lua layer is lua/empirical. */
 #include <stdio.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -11,6 +12,7 @@
 #include "decode.h"
 #include "errors.h"
 #include "json.h"
+#include "signals.h"
 #include "transport.h"
 #include "validate.h"
 
@@ -102,6 +104,19 @@ static int core_isatty(lua_State *L) {
   return 1;
 }
 
+/* core.terminal_width(file) -> columns | nil: progress lines fit the
+ * terminal they are drawn on. */
+static int core_terminal_width(lua_State *L) {
+  FILE *f = emp_tofile(L, 1);
+  struct winsize size;
+  if (f == NULL || !isatty(fileno(f)) || ioctl(fileno(f), TIOCGWINSZ, &size) != 0 || size.ws_col == 0) {
+    lua_pushnil(L);
+  } else {
+    lua_pushinteger(L, size.ws_col);
+  }
+  return 1;
+}
+
 int luaopen_empirical_core(lua_State *L) {
   static int curl_ready = 0;
   static const luaL_Reg functions[] = {
@@ -111,6 +126,10 @@ int luaopen_empirical_core(lua_State *L) {
     { "error", emp_error_lua_new },
     { "sleep", emp_sleep },
     { "now", emp_now },
+    { "catch_signals", emp_catch_signals },
+    { "release_signals", emp_release_signals },
+    { "pending_signal", emp_pending_signal },
+    { "terminal_width", core_terminal_width },
     { "curl_version", core_curl_version },
     { "isatty", core_isatty },
     { NULL, NULL }

@@ -166,9 +166,10 @@ static const emp_field get_data_fields[] = {
 };
 static const emp_schema get_data = { get_data_fields, NULL };
 
+/* No field is required here, and `state` (older pages only, not in the
+ * schema) passes through as it comes. */
 static const emp_field list_item_fields[] = {
-  FIELD("id",    EMP_T_ID,     EMP_REQUIRED),   /* what an item is for */
-  FIELD("state", EMP_T_STRING, EMP_NULLABLE),   /* older pages only */
+  FIELD("id",    EMP_T_ID,     EMP_NULLABLE),
   FIELD("total_count",      EMP_T_NUMBER, EMP_NULLABLE),
   FIELD("success_count",    EMP_T_NUMBER, EMP_NULLABLE),
   FIELD("failed_count",     EMP_T_NUMBER, EMP_NULLABLE),
@@ -240,7 +241,13 @@ const emp_endpoint emp_endpoints[] = {
 };
 
 /* A run's Playwright report, from its summary_url: any URL, no schema. */
-const emp_endpoint emp_download = { "report", "GET", NULL, NULL, NULL, NULL, NULL, EMP_IDEMPOTENT | EMP_RAW, NULL };
+static const emp_status_note download_notes[] = {
+  { 401, "the report's URL refused access (a signed URL may have expired; get the run again for a fresh one)" },
+  { 403, "the report's URL refused access (a signed URL may have expired; get the run again for a fresh one)" },
+  { 404, "no report at the run's summary_url" },
+  { 0, NULL }
+};
+const emp_endpoint emp_download = { "report", "GET", NULL, NULL, NULL, NULL, NULL, EMP_IDEMPOTENT | EMP_RAW, download_notes };
 
 const emp_endpoint *emp_endpoint_find(const char *name) {
   const emp_endpoint *ep;

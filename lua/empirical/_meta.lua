@@ -121,8 +121,8 @@
 ---@field per_page? integer 1 to 100 (20)
 
 ---@class empirical.ListItem
----@field id integer
----@field state? empirical.State older pages only
+---@field id? integer
+---@field state? any older pages only, and not in the vendor's schema: passed through as it comes
 ---@field total_count? number
 ---@field success_count? number
 ---@field failed_count? number
@@ -190,7 +190,7 @@
 ---@field backoff? number (1.5)
 ---@field max_interval? number (30)
 ---@field timeout? number the whole wait (3600)
----@field max_poll_failures? integer (5)
+---@field max_poll_failures? integer failed polls in a row tolerated (default: any, until the timeout)
 ---@field on_poll? fun(detail: empirical.Detail, info: empirical.WaitInfo)
 ---@field on_poll_error? fun(err: empirical.Error, consecutive: integer, info: empirical.WaitInfo)
 ---@field sleep? fun(seconds: number)
@@ -212,10 +212,14 @@ local Request = {}
 ---@return empirical.Error|nil err
 function Request:poll() end
 
---- Block until done.
+--- Block until done. A signal caught with empirical.catch_signals() ends it: kind "interrupted".
 ---@return any|nil result
 ---@return empirical.Error|nil err
 function Request:wait() end
+
+--- End it now if still in flight (kind "interrupted"); a done request keeps its outcome.
+---@return true
+function Request:abort() end
 
 ---@class empirical.Client
 local Client = {}
@@ -255,6 +259,12 @@ function Client:list(filter) end
 ---@return fun(): (empirical.ListItem|false|nil), empirical.Error|nil
 function Client:runs(filter, limit) end
 
+--- A run's Playwright report, parsed: its summary_url downloaded (the token only to the API's origin).
+---@param detail_or_id empirical.Detail|empirical.TestRun|integer
+---@return empirical.Report|nil report
+---@return empirical.Error|nil err
+function Client:report(detail_or_id) end
+
 ---@param id integer
 ---@param opts? empirical.WaitOptions
 ---@return empirical.Detail|nil detail
@@ -268,8 +278,8 @@ function Client:wait(id, opts) end
 ---@return empirical.WaitInfo[] infos
 function Client:wait_all(ids, opts) end
 
----@param op empirical.Operation
----@param ... any the method's arguments: params; id, opts; or id
+---@param op empirical.Operation|"report"
+---@param ... any the method's arguments: params; id, opts; or id (report: a detail or an id)
 ---@return empirical.Request|nil req
 ---@return empirical.Error|nil err
 function Client:start(op, ...) end
@@ -291,6 +301,7 @@ function Client:close() end
 ---@field DEFAULT_BASE_URL string
 ---@field WAIT_DEFAULTS empirical.WaitOptions
 ---@field OPERATIONS empirical.OperationRow[] the endpoints, one row each
+---@field ENVIRONMENT table<string, string> options read from environment variables (token = "EMPIRICALRUN_KEY", ...)
 local empirical = {}
 
 ---@param options? empirical.Options
@@ -320,6 +331,33 @@ function empirical.decode(op, status, body, headers) end
 ---@param fields? table
 ---@return empirical.Error
 function empirical.error(kind, message, fields) end
+
+--- Sleep; a caught signal ends it early.
+---@param seconds number
+---@return true|nil ok
+---@return empirical.Error|nil err kind "interrupted"
+function empirical.sleep(seconds) end
+
+--- Monotonic seconds.
+---@return number
+function empirical.now() end
+
+--- From now on SIGINT and SIGTERM end the module's blocking waits (kind "interrupted") instead of the process.
+---@return true
+function empirical.catch_signals() end
+
+--- Give SIGINT and SIGTERM back to the handlers they had before catch_signals.
+---@return true
+function empirical.release_signals() end
+
+--- The caught signal no wait has reported yet, without consuming it.
+---@return "SIGINT"|"SIGTERM"|nil
+function empirical.pending_signal() end
+
+--- The width of the terminal a file handle writes to, or nil when it is not a terminal.
+---@param file file*
+---@return integer|nil columns
+function empirical.terminal_width(file) end
 
 ---@param detail empirical.Detail
 ---@return empirical.Verdict
