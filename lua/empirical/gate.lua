@@ -64,7 +64,7 @@ local function cancel_all(client, ids, reason, budget)
     rows[i] = { id = id, status = "unknown" }
     local req, err = client:start("cancel", id, { reason = reason })
     requests[i] = req or false
-    if not req then rows[i].status, rows[i].error = "failed", tostring(err) end
+    if not req then rows[i].status, rows[i].error = "failed", render.error_text(err) end
   end
   local until_ = now() + budget
   local left = #ids
@@ -77,7 +77,7 @@ local function cancel_all(client, ids, reason, budget)
           requests[i] = false
           if not err then rows[i].status = "cancelled"
           elseif err.status == 412 then rows[i].status = "already ended"
-          else rows[i].status, rows[i].error = "failed", tostring(err) end
+          else rows[i].status, rows[i].error = "failed", render.error_text(err) end
         else
           left = left + 1
         end
