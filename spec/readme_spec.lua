@@ -43,6 +43,7 @@ local FAKE_V2 = package.searchpath("empirical.fake.api", package.path) ~= nil
 local NEEDS = {
   ["empirical list"] = probe.runs ~= nil and FAKE_V2, ["empirical cancel"] = probe.cancel ~= nil and FAKE_V2,
   ["empirical report"] = probe.report ~= nil and FAKE_V2,
+  ["client:runs("] = FAKE_V2, ["client:list("] = FAKE_V2, ["client:cancel("] = FAKE_V2, ["client:report("] = FAKE_V2,
 }
 probe:close()
 
