@@ -534,14 +534,22 @@ describe("the Neovim plugin", function()
 
   it("triggers with the settings' project, trigger fields and the tags given; re-runs the failed tests", function()
     local r = nvim(plugin, [[
-      require("empirical.nvim").setup { interval = 0.1, project = "acme",
+      R.events = 0
+      local function on_event()   -- it may call the editor's API: requests are polled on the main loop
+        R.events = R.events + 1
+        vim.api.nvim_set_var("empirical_events", R.events)
+      end
+      require("empirical.nvim").setup { interval = 0.1, project = "acme", client = { on_event = on_event },
                                         trigger = { build = { url = "https://preview.example.com", branch = "main" } } }
       vim.cmd("Empirical run staging smoke checkout")
       wait_for(20000, function() return noted("run 1 ended") ~= nil end)
       vim.cmd("Empirical rerun")
       R.ended = wait_for(20000, function() return noted("run 2 ended") ~= nil end)
       R.last = require("empirical.nvim").statusline()
+      R.g_events = vim.g.empirical_events
     ]], env)
+    assert.is_true(r.events > 5)
+    assert.equal(r.events, r.g_events)
     assert.is_true(r.ended, notes_text(r))
     local log = fake:log()
     assert.equal("PUT", log[1].method)

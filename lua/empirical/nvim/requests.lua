@@ -1,6 +1,7 @@
 --- Requests in flight, polled from one libuv timer: req:poll() never
--- blocks, and each outcome reaches the main loop through vim.schedule, so
--- the editor never waits on the network.
+-- blocks, so the editor never waits on the network. The polls run on the
+-- main loop (vim.schedule), where a client's on_event callback may call the
+-- editor's API; each outcome is handed on in its own scheduled call.
 local M = {}
 
 local uv = vim.uv or vim.loop
@@ -33,7 +34,7 @@ function M.start(client, poll_ms, op, a, b, on_done)
   end
   inflight[req] = on_done
   if not timer then timer = uv.new_timer() end
-  if not timer:is_active() then timer:start(0, poll_ms, tick) end
+  if not timer:is_active() then timer:start(0, poll_ms, vim.schedule_wrap(tick)) end
   return req
 end
 
