@@ -118,7 +118,8 @@ nvim:
 	@$(MAKE) --no-print-directory LUA_VERSION=jit module
 	cp build/jit/empirical/core.so lua/empirical/core.tmp.so && mv -f lua/empirical/core.tmp.so lua/empirical/core.so
 
-# On 5.4 the Neovim and OpenResty specs load the LuaJIT build too.
+# On 5.4 the OpenResty spec loads the LuaJIT build too (the Neovim spec
+# builds a fresh copy of the repository with `make nvim`).
 spec-modules: all
 	@if [ "$(LUA_VERSION)" = 5.4 ]; then $(MAKE) --no-print-directory LUA_VERSION=jit module; fi
 

@@ -50,7 +50,7 @@ function M.setup(options)
     notify(problem, ERROR)
     return nil, problem
   end
-  given = options
+  given = vim.deepcopy(options)
   return true
 end
 
