@@ -62,7 +62,7 @@ PORTABLE_SPECS := $(addprefix spec/,encode_spec.lua decode_spec.lua client_spec.
 SPECS := $(if $(filter 5.4,$(LUA_VERSION)),spec,$(PORTABLE_SPECS))
 LUA_VERSIONS := 5.1 5.3 jit 5.4
 
-.PHONY: all module spec-modules deps lint bench test test-all demo install clean help check-valgrind check-asan fuzz
+.PHONY: all module nvim spec-modules deps lint bench test test-all demo install clean help check-valgrind check-asan fuzz
 
 # The module is built by a second make, started after `deps`, so that the
 # pkg-config flags are read with the packages in place.
@@ -71,6 +71,7 @@ all: deps
 
 help:
 	@echo "make          build $(MODULE)"
+	@echo "make nvim     build lua/empirical/core.so for Neovim's LuaJIT: the repository is then the Neovim plugin"
 	@echo "make test     run all specs (busted on Lua $(LUA_VERSION); LUA_VERSION=5.1|5.3|5.4|jit)"
 	@echo "make test-all the specs on every supported Lua: $(LUA_VERSIONS)"
 	@echo "make lint     luacheck over lua/, examples/ and spec/ (.luacheckrc)"
@@ -107,7 +108,18 @@ $(MODULE): $(OBJECTS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(OBJECTS) $(LIBS)
 
-# On 5.4 the Neovim and OpenResty specs load the LuaJIT build too.
+# The Neovim plugin's module: the LuaJIT build, where Neovim's loader looks
+# for it (lua/empirical/core.so on 'runtimepath'). Plugin managers run this
+# on any system, so the Debian check runs only where dpkg exists. The copy is
+# renamed into place: a running Neovim keeps the file it loaded.
+NVIM_DEBS := libluajit2-5.1-dev libcurl4-openssl-dev lua-cjson pkg-config gcc make
+nvim:
+	@if command -v dpkg-query >/dev/null; then $(MAKE) --no-print-directory deps DEB_PACKAGES="$(NVIM_DEBS)"; fi
+	@$(MAKE) --no-print-directory LUA_VERSION=jit module
+	cp build/jit/empirical/core.so lua/empirical/core.tmp.so && mv -f lua/empirical/core.tmp.so lua/empirical/core.so
+
+# On 5.4 the OpenResty spec loads the LuaJIT build too (the Neovim spec
+# builds a fresh copy of the repository with `make nvim`).
 spec-modules: all
 	@if [ "$(LUA_VERSION)" = 5.4 ]; then $(MAKE) --no-print-directory LUA_VERSION=jit module; fi
 
@@ -199,4 +211,4 @@ install: all
 	chmod 0755 $(DESTDIR)$(PREFIX)/bin/empirical
 
 clean:
-	rm -rf build empirical/core.so
+	rm -rf build empirical/core.so lua/empirical/core.so doc/tags
