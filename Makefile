@@ -55,7 +55,7 @@ export LUA_CPATH := ./$(MODULE_DIR)/?.so;;
 # On 5.4 every spec runs. On the other Luas, the specs of the module itself;
 # the gate, install and deps specs are about 5.4 tools and run there.
 PORTABLE_SPECS := $(addprefix spec/,encode_spec.lua decode_spec.lua client_spec.lua wait_spec.lua \
-                    report_spec.lua faults_spec.lua load_spec.lua security_spec.lua fake_spec.lua)
+                    report_spec.lua faults_spec.lua load_spec.lua security_spec.lua fake_spec.lua poll_spec.lua)
 SPECS := $(if $(filter 5.4,$(LUA_VERSION)),spec,$(PORTABLE_SPECS))
 LUA_VERSIONS := 5.1 5.3 jit 5.4
 

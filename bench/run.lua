@@ -49,7 +49,8 @@ local function per_get()
   print("`cjson.decode`. Instructions: callgrind, per get, the difference of two run lengths. Wall: paired ratio of")
   print(("medians, %d blocks of %d gets each side, alternating; pinned: client and nginx on CPU 0 (taskset).\n")
           :format(RUNS, N_WALL))
-  print("| body | scheme | ours, instructions | fair floor | **ratio** | raw C floor (no decode) | wall ratio | wall ratio, pinned |")
+  print("| body | scheme | ours, instructions | fair floor | **ratio** | raw C floor (no decode) | wall ratio"
+        .. " | wall ratio, pinned |")
   print("|---|---|---|---|---|---|---|---|")
   local all_cpus = "0-" .. (tonumber(util.read("nproc")) - 1)
   local cases = { { "run detail, 6 items (" .. #DETAIL .. " B)", "" } }
@@ -188,7 +189,8 @@ local function memory_and_more()
   end
   local all = util.median(times)
   c:close()
-  print(("| 100 concurrent gets, each answered after 50 ms (HTTPS) | one get | %.2fx one get's time (%.0f vs %.0f ms) | at most 3x |")
+  print(("| 100 concurrent gets, each answered after 50 ms (HTTPS) | one get | %.2fx one get's time (%.0f vs %.0f ms)"
+         .. " | at most 3x |")
           :format(all / one, all * 1000, one * 1000))
 
   local out = util.read(("%s bench/rss.lua %s %d %s"):format(LUA, ngx.https, N_LONG, CA))

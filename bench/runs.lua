@@ -35,7 +35,8 @@ function M.completions(pattern, n, duration, rng)
   local at, given = 0, 0
   for j = 1, bursts do
     at = at + duration * gaps[j] / gap_sum
-    local upto = j == bursts and n or math.max(given + 1, math.min(n - (bursts - j), math.floor(n * sizes[j] / size_sum + given + 0.5)))
+    local share = math.floor(n * sizes[j] / size_sum + given + 0.5)
+    local upto = j == bursts and n or math.max(given + 1, math.min(n - (bursts - j), share))
     for i = given + 1, upto do times[i] = j == bursts and duration or at end
     given = upto
   end
