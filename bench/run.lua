@@ -215,6 +215,10 @@ local ok, err = pcall(function()
   alternatives()
   log("decode, memory, encode, concurrency")
   memory_and_more()
+  if not QUICK then
+    section("Where a get's instructions go (callgrind, inclusive)",
+            ("%s bench/profile.lua %s %s %s"):format(LUA, ngx.http, ngx.https, CA))
+  end
   section("Round trips over an emulated network",
           ("%s bench/rtt.lua %s %s %s"):format(LUA, ngx.http:match("%d+$"), ngx.https:match("%d+$"), CA))
 end)
