@@ -238,7 +238,8 @@ function Schedule:next(now)
     local spacing = window / (spare + window / self.interval)
     at = last + max(self.min_interval, min(self.interval, spacing))
   end
-  at = max(at, self.first + self.polls * self.interval, last + self.min_interval)   -- the budget; the floor
+  -- The budget (the spacing above keeps to it already; this guards it) and the floor.
+  at = max(at, self.first + self.polls * self.interval, last + self.min_interval)
   return max(0, at - now)
 end
 
