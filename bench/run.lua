@@ -46,9 +46,10 @@ local function ca_arg(base) return base:match("^https") and CA or "" end
 local function per_get()
   title("A get against the fair floor")
   print("The fair floor: one reused libcurl easy handle driven from Lua, the body returned as a Lua string, then")
-  print("`cjson.decode`. Instructions: callgrind, per get, the difference of two run lengths. Wall: paired ratio of")
-  print(("medians, %d blocks of %d gets each side, alternating; pinned: client and nginx on CPU 0 (taskset).\n")
+  print("`cjson.decode`. Instructions: callgrind, per get, the difference of two run lengths. Wall: the median of")
+  print(("the paired ratios of %d blocks of %d gets each side, alternating (in brackets each side's median time a get);")
           :format(RUNS, N_WALL))
+  print("pinned: client and nginx on CPU 0 (taskset).\n")
   print("| body | scheme | ours, instructions | fair floor | **ratio** | raw C floor (no decode) | wall ratio"
         .. " | wall ratio, pinned |")
   print("|---|---|---|---|---|---|---|---|")
