@@ -58,7 +58,7 @@ export LUA_CPATH := ./$(MODULE_DIR)/?.so;;
 PORTABLE_SPECS := $(addprefix spec/,encode_spec.lua decode_spec.lua client_spec.lua wait_spec.lua api_spec.lua \
                     download_spec.lua signals_spec.lua \
                     report_spec.lua faults_spec.lua load_spec.lua security_spec.lua fake_spec.lua \
-                    playwright_spec.lua)
+                    playwright_spec.lua poll_spec.lua)
 SPECS := $(if $(filter 5.4,$(LUA_VERSION)),spec,$(PORTABLE_SPECS))
 LUA_VERSIONS := 5.1 5.3 jit 5.4
 
@@ -178,16 +178,21 @@ fuzz: all
 	  grep -E "stat::number_of_executed_units|Done" build/fuzz/fuzz_$$f.log; \
 	done
 
-# The benchmark: a C floor built here, nginx-light with the echo module.
+# The benchmark: the raw C floor and the fair floor (a Lua module on one
+# reused easy handle) built here, nginx-light with the echo module, hyperfine.
 build/bench/floor: bench/floor.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -o $@ $< $(CURL_CFLAGS) $(CURL_LIBS)
 
+build/bench/floor_lua.so: bench/floor_lua.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -fPIC -shared -Wall -Wextra -Werror $(LUA_CFLAGS) $(CURL_CFLAGS) -o $@ $< $(CURL_LIBS)
+
 bench: all
-	@command -v valgrind >/dev/null || $(MAKE) deps DEB_PACKAGES=valgrind
+	@for p in valgrind:valgrind hyperfine:hyperfine; do command -v $${p%%:*} >/dev/null || $(MAKE) deps DEB_PACKAGES=$${p#*:}; done
 	@dpkg-query -W -f='$${Status}\n' libnginx-mod-http-echo 2>/dev/null | grep -q '^install ok installed' || \
 	  $(MAKE) deps DEB_PACKAGES=libnginx-mod-http-echo
-	@$(MAKE) --no-print-directory build/bench/floor
+	@$(MAKE) --no-print-directory build/bench/floor build/bench/floor_lua.so
 	$(LUA) bench/run.lua $(BENCH_FLAGS)
 
 # The installed command, in a prefix under build/, against the bundled fake.

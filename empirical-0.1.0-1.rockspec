@@ -48,6 +48,7 @@ build = {
     ["empirical.cli.publish"] = "lua/empirical/cli/publish.lua",
     ["empirical.cli.render"] = "lua/empirical/cli/render.lua",
     ["empirical.playwright"] = "lua/empirical/playwright.lua",
+    ["empirical.poll"] = "lua/empirical/poll.lua",
     ["empirical._meta"] = "lua/empirical/_meta.lua",   -- LuaLS definitions, never required
   },
   install = {

@@ -248,6 +248,13 @@ describe("on the wire", function()
     assert.equal("Bearer " .. fake.token, log[2].headers.authorization)
   end)
 
+  it("gives the server's Retry-After on the error, for a poller's next try", function()
+    fake:script { method = "GET", status = 503, body = "", headers = { ["Retry-After"] = "120" } }
+    local _, err = client:get(7)
+    assert.same({ "http", 503, 120, 1 }, { err.kind, err.status, err.retry_after, err.attempts })
+    assert.truthy(err.message:find("max_retry_after", 1, true), err.message)
+  end)
+
   it("retries a cancel like a get: it is safe to repeat", function()
     answer("POST", "/api/test-runs/7/cancel", 503, "", 1)
     answer("POST", "/api/test-runs/7/cancel", 200, { message = "ok" })
