@@ -153,7 +153,8 @@ check-asan: spec-modules
 # libFuzzer harnesses (spec/fuzz/) over encode, decode, parse_report and the
 # client's callbacks, with ASan and UBSan. New inputs go to build/fuzz; the
 # seeds in spec/fuzz/corpus. Run from the repository root (the oracles are
-# read from spec/fuzz/, the Lua layer from lua/).
+# read from spec/fuzz/, the Lua layer from lua/). An input that runs 30 s
+# is a hang (a normal one takes well under a second).
 FUZZ_SECONDS ?= 600
 FUZZ_FLAGS    = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $(call FLOAT_CAST,clang)
 FUZZERS      := decode encode report callbacks
@@ -167,7 +168,7 @@ fuzz: all
 	@for f in $(FUZZERS); do \
 	  mkdir -p build/fuzz/corpus-$$f; \
 	  echo "fuzz_$$f for $(FUZZ_SECONDS) s"; \
-	  build/fuzz/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 \
+	  build/fuzz/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=30 -print_final_stats=1 \
 	    build/fuzz/corpus-$$f spec/fuzz/corpus/$$f 2> build/fuzz/fuzz_$$f.log \
 	    || { tail -40 build/fuzz/fuzz_$$f.log; exit 1; }; \
 	  grep -E "stat::number_of_executed_units|Done" build/fuzz/fuzz_$$f.log; \

@@ -62,6 +62,35 @@ describe("fuzz findings", function()
     abort_from_on_event(function(req) return req:wait() end)
   end)
 
+  -- FINDING (fuzz_callbacks, spec/fuzz/corpus/callbacks/finding_closed_client_keeps_request_after_gc):
+  -- request_gc (csrc/request.c) calls end_request on a request that already
+  -- ended, and unlink_request, seeing prev == NULL, sets the client's list
+  -- head to its next (NULL): every request still in flight drops off the
+  -- list. close() then detaches none of them, and each keeps stepping a
+  -- client whose multi handle is gone: poll is false forever, wait spins at
+  -- full CPU forever (here: 300 polls, then the case fails).
+  it("FINDING: a request in flight when its client closes ends, after another request was collected", function()
+    api:script { method = "GET", path = "/api/test-runs/2", delay = 2 }
+    local client = helper.client(api)
+    local first = assert(client:start("get", 1))
+    first:wait()
+    local second = assert(client:start("get", 2))
+    first = nil   -- luacheck: ignore 311 (dropped on purpose: its __gc is what breaks the list)
+    collectgarbage()
+    collectgarbage()
+    client:close()
+    local done, result, err
+    for _ = 1, 300 do
+      done, result, err = second:poll()
+      if done then break end
+      client._core:wait_io(0.01)
+    end
+    assert.is_true(done, "the request never ended: " .. tostring(second))
+    assert.is_nil(result)
+    assert.equal("config", err.kind)
+    assert.truthy(err.message:find("closed", 1, true))
+  end)
+
   it("FINDING: on_event aborting a report request as its get completes: poll gives a result or nil, err", function()
     abort_from_on_event(function(req, client)
       for _ = 1, 500 do
@@ -71,6 +100,40 @@ describe("fuzz findings", function()
       end
       error("the request never finished")
     end)
+  end)
+end)
+
+-- FINDING (fuzz_encode, spec/fuzz/corpus/encode/finding_list_long_query and
+-- finding_list_many_ids): push_target and push_query_value (csrc/marshal.c)
+-- add to a luaL_Buffer while another value sits above it on the stack (the
+-- field's value, or the query text about to be escaped). Once the query
+-- outgrows the buffer's first block (about 1 KiB), luaL_prepbuffsize takes
+-- that value for the buffer's box: SIGSEGV (ASan: SEGV at 0x8 under
+-- luaL_addstring, marshal.c:87). A branch of 700 "&" (2,100 bytes escaped)
+-- or 200 environment_ids of 16 digits is enough. Run in a child process, so
+-- the crash fails this case rather than the whole run.
+describe("fuzz findings: list queries over 1 KiB", function()
+  local function encode_in_child(code)
+    local status, out, err = helper.run({ helper.LUA, "-e", "local core = require('empirical.core') " .. code })
+    assert.equal(0, status, "the child died: " .. err)
+    return out
+  end
+
+  it("FINDING: a long branch is escaped into the query, not a crash", function()
+    local out = encode_in_child([[
+      local req = assert(core.encode("list", { branch = string.rep("&", 1000), page = 1 }))
+      io.write(req.path)]])
+    assert.equal("/api/test-runs?branch=" .. string.rep("%26", 1000) .. "&page=1", out)
+  end)
+
+  it("FINDING: 200 environment_ids go out comma-joined, not a crash", function()
+    local out = encode_in_child([[
+      local ids = {}
+      for i = 1, 200 do ids[i] = 9007199254740000 + i end
+      io.write(assert(core.encode("list", { environment_ids = ids })).path)]])
+    local ids = {}
+    for i = 1, 200 do ids[i] = tostring(9007199254740000 + i) end
+    assert.equal("/api/test-runs?environment_ids=" .. table.concat(ids, "%2C"), out)
   end)
 end)
 
