@@ -38,6 +38,7 @@ build = {
     ["empirical.fake"] = "lua/empirical/fake.lua",
     ["empirical.report"] = "lua/empirical/report.lua",
     ["empirical.playwright"] = "lua/empirical/playwright.lua",
+    ["empirical.poll"] = "lua/empirical/poll.lua",
     ["empirical._meta"] = "lua/empirical/_meta.lua",   -- LuaLS definitions, never required
   },
 }

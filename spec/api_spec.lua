@@ -27,6 +27,29 @@ describe("the operations", function()
   end)
 end)
 
+describe("every public function", function()
+  it("fails as nil, err with a kind, whatever it is given", function()
+    for _, call in ipairs {
+      function() return empirical.encode("delete", {}) end,
+      function() return empirical.encode(nil) end,
+      function() return empirical.encode("get", "5") end,
+      function() return empirical.decode("nope", 200, "{}") end,
+      function() return empirical.decode("get", "200", "{}") end,
+      function() return empirical.decode("get", 200, { "body" }) end,
+      function() return empirical.decode("get", 7, "") end,
+      function() return empirical.parse_report(nil) end,
+      function() return empirical.new("token") end,
+      function() return empirical.compose({}, "x") end,
+    } do
+      local result, err = call()
+      assert.is_nil(result)
+      assert.equal("table", type(err))
+      assert.truthy(err.kind == "invalid" or err.kind == "config", tostring(err.kind))
+      assert.truthy(tostring(err):find("^empirical: "), tostring(err))
+    end
+  end)
+end)
+
 describe("encode", function()
   describe("cancel", function()
     it("is a POST with no body, or with the reason when one is given", function()
