@@ -1,5 +1,5 @@
 -- What the fuzz harnesses (spec/fuzz/) found, each as the case a user would
--- write. A case marked FINDING fails until the code it names is fixed;
+-- write. Each was a failure before the fix its comment names;
 -- its minimised fuzz input is in spec/fuzz/corpus/ under the same name.
 --
 -- Also the numbers oracle of fuzz_encode (spec/fuzz/encode_oracle.lua) on
@@ -53,23 +53,23 @@ describe("fuzz findings", function()
     end
   end
 
-  -- FINDING (fuzz_callbacks, spec/fuzz/corpus/callbacks/finding_report_abort_in_on_event):
+  -- Found by fuzz_callbacks (spec/fuzz/corpus/callbacks/finding_report_abort_in_on_event), now fixed:
   -- Download:abort (lua/empirical/init.lua) on a request whose get has just
   -- finished (its on_event runs inside the get's poll) sets done with no
   -- result and no error; the get's result then starts the download anyway.
   -- req:wait() returns nil, nil; req:poll() returns true, nil, nil.
-  it("FINDING: on_event aborting a report request as its get completes: wait gives a result or nil, err", function()
+  it("on_event aborting a report request as its get completes: wait gives a result or nil, err", function()
     abort_from_on_event(function(req) return req:wait() end)
   end)
 
-  -- FINDING (fuzz_callbacks, spec/fuzz/corpus/callbacks/finding_closed_client_keeps_request_after_gc):
+  -- Found by fuzz_callbacks (spec/fuzz/corpus/callbacks/finding_closed_client_keeps_request_after_gc), now fixed:
   -- request_gc (csrc/request.c) calls end_request on a request that already
   -- ended, and unlink_request, seeing prev == NULL, sets the client's list
   -- head to its next (NULL): every request still in flight drops off the
   -- list. close() then detaches none of them, and each keeps stepping a
   -- client whose multi handle is gone: poll is false forever, wait spins at
   -- full CPU forever (here: 300 polls, then the case fails).
-  it("FINDING: a request in flight when its client closes ends, after another request was collected", function()
+  it("a request in flight when its client closes ends, after another request was collected", function()
     api:script { method = "GET", path = "/api/test-runs/2", delay = 2 }
     local client = helper.client(api)
     local first = assert(client:start("get", 1))
@@ -91,7 +91,7 @@ describe("fuzz findings", function()
     assert.truthy(err.message:find("closed", 1, true))
   end)
 
-  it("FINDING: on_event aborting a report request as its get completes: poll gives a result or nil, err", function()
+  it("on_event aborting a report request as its get completes: poll gives a result or nil, err", function()
     abort_from_on_event(function(req, client)
       for _ = 1, 500 do
         local done, result, err = req:poll()
@@ -103,8 +103,8 @@ describe("fuzz findings", function()
   end)
 end)
 
--- FINDING (fuzz_encode, spec/fuzz/corpus/encode/finding_list_long_query and
--- finding_list_many_ids): push_target and push_query_value (csrc/marshal.c)
+-- Found by fuzz_encode (spec/fuzz/corpus/encode/finding_list_long_query and
+-- finding_list_many_ids), now fixed: push_target and push_query_value (csrc/marshal.c)
 -- add to a luaL_Buffer while another value sits above it on the stack (the
 -- field's value, or the query text about to be escaped). Once the query
 -- outgrows the buffer's first block (about 1 KiB), luaL_prepbuffsize takes
@@ -119,14 +119,14 @@ describe("fuzz findings: list queries over 1 KiB", function()
     return out
   end
 
-  it("FINDING: a long branch is escaped into the query, not a crash", function()
+  it("a long branch is escaped into the query, not a crash", function()
     local out = encode_in_child([[
       local req = assert(core.encode("list", { branch = string.rep("&", 1000), page = 1 }))
       io.write(req.path)]])
     assert.equal("/api/test-runs?branch=" .. string.rep("%26", 1000) .. "&page=1", out)
   end)
 
-  it("FINDING: 200 environment_ids go out comma-joined, not a crash", function()
+  it("200 environment_ids go out comma-joined, not a crash", function()
     local out = encode_in_child([[
       local ids = {}
       for i = 1, 200 do ids[i] = 9007199254740000 + i end
