@@ -46,11 +46,13 @@ MODULE  := $(MODULE_DIR)/empirical/core.so
 # their own list. The fake API (make demo, the specs) runs on Lua 5.4 with
 # luasocket, lua-sec for https. The specs also start Neovim and nginx with
 # lua-nginx-module, both on OpenResty's LuaJIT (luajit2: Debian's plain
-# luajit conflicts with libnginx-mod-http-lua).
+# luajit conflicts with libnginx-mod-http-lua), and spec/conformance_spec.lua's
+# mock on Debian's python3.
 MODULE_DEBS := $(sort $(LUA_DEBS) lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson pkg-config gcc make)
 FAKE_DEBS   := lua-socket lua-sec
 TEST_DEBS   := $(sort $(MODULE_DEBS) $(FAKE_DEBS) lua-busted lua-expat openssl luarocks \
-                 luajit2 libluajit2-5.1-dev neovim nginx-light libnginx-mod-http-lua)
+                 luajit2 libluajit2-5.1-dev neovim nginx-light libnginx-mod-http-lua \
+                 python3-yaml python3-jsonschema)
 DEB_PACKAGES := $(MODULE_DEBS)
 
 export LUA_PATH  := ./lua/?.lua;./lua/?/init.lua;;
@@ -58,8 +60,10 @@ export LUA_CPATH := ./$(MODULE_DIR)/?.so;;
 
 # On 5.4 every spec runs. On the other Luas, the specs of the module itself;
 # the gate, install and deps specs are about 5.4 tools and run there.
-PORTABLE_SPECS := $(addprefix spec/,encode_spec.lua decode_spec.lua client_spec.lua wait_spec.lua \
-                    report_spec.lua faults_spec.lua load_spec.lua security_spec.lua fake_spec.lua)
+PORTABLE_SPECS := $(addprefix spec/,encode_spec.lua decode_spec.lua client_spec.lua wait_spec.lua api_spec.lua \
+                    download_spec.lua signals_spec.lua \
+                    report_spec.lua faults_spec.lua load_spec.lua security_spec.lua fake_spec.lua \
+                    playwright_spec.lua)
 SPECS := $(if $(filter 5.4,$(LUA_VERSION)),spec,$(PORTABLE_SPECS))
 LUA_VERSIONS := 5.1 5.3 jit 5.4
 
@@ -132,7 +136,8 @@ test-all:
 
 # Memcheck over the specs that drive libcurl and cjson, the fault matrix
 # included: any definite leak or invalid access fails the target.
-VALGRIND_SPECS := spec/client_spec.lua spec/decode_spec.lua spec/encode_spec.lua spec/faults_spec.lua spec/wait_spec.lua spec/concurrency_spec.lua
+VALGRIND_SPECS := spec/client_spec.lua spec/decode_spec.lua spec/encode_spec.lua spec/faults_spec.lua spec/wait_spec.lua \
+                  spec/concurrency_spec.lua spec/api_spec.lua spec/download_spec.lua spec/signals_spec.lua
 check-valgrind: test-deps all
 	@command -v valgrind >/dev/null || $(MAKE) deps DEB_PACKAGES=valgrind
 	valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=9 \
@@ -156,7 +161,7 @@ check-asan: spec-modules
 # ASan and UBSan. New inputs go to build/fuzz; the seeds in spec/fuzz/corpus.
 FUZZ_SECONDS ?= 600
 FUZZ_FLAGS   := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-FUZZERS      := decode encode
+FUZZERS      := decode encode report
 build/fuzz/fuzz_%: spec/fuzz/fuzz_%.c spec/fuzz/fuzz_common.h $(SOURCES) $(HEADERS)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_FLAGS) $(LUA_CFLAGS) $(CURL_CFLAGS) -Icsrc -o $@ $< $(SOURCES) $(LUA_LIBS) $(CURL_LIBS) -lm
@@ -178,7 +183,7 @@ build/bench/floor: bench/floor.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -o $@ $< $(CURL_CFLAGS) $(CURL_LIBS)
 
-bench: all
+bench: test-deps all
 	@command -v valgrind >/dev/null || $(MAKE) deps DEB_PACKAGES=valgrind
 	@dpkg-query -W -f='$${Status}\n' libnginx-mod-http-echo 2>/dev/null | grep -q '^install ok installed' || \
 	  $(MAKE) deps DEB_PACKAGES=libnginx-mod-http-echo

@@ -28,7 +28,7 @@ build = {
     ["empirical.core"] = {
       sources = {
         "csrc/client.c", "csrc/compat.c", "csrc/decode.c", "csrc/empirical.c", "csrc/errors.c",
-        "csrc/events.c", "csrc/json.c", "csrc/overrides.c", "csrc/request.c", "csrc/retry.c",
+        "csrc/events.c", "csrc/json.c", "csrc/marshal.c", "csrc/overrides.c", "csrc/request.c", "csrc/retry.c", "csrc/signals.c", "csrc/url.c",
         "csrc/schema.c", "csrc/text.c", "csrc/validate.c",
       },
       defines = { "_POSIX_C_SOURCE=200809L" },
@@ -36,6 +36,7 @@ build = {
     },
     ["empirical"] = "lua/empirical/init.lua",
     ["empirical.report"] = "lua/empirical/report.lua",
+    ["empirical.playwright"] = "lua/empirical/playwright.lua",
     ["empirical._meta"] = "lua/empirical/_meta.lua",   -- LuaLS definitions, never required
   },
 }

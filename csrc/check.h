@@ -5,6 +5,8 @@
 #ifndef EMP_CHECK_H
 #define EMP_CHECK_H
 
+#include <stdio.h>
+
 #include "validate.h"
 
 typedef struct validator {
@@ -12,6 +14,7 @@ typedef struct validator {
   emp_kind kind;   /* EMP_INVALID for requests, EMP_CONFIG for options */
   int strict;
   int copy;        /* 1: copy mode; 0: check mode (see validate.c) */
+  int secret;      /* checking a secret: messages name its type, never its value */
   int spliced;
   emp_path path;   /* copy mode only: paths are for error messages */
 } validator;
@@ -35,8 +38,15 @@ static inline int fail(validator *v, const char *fmt, const char *a, const char 
   return 0;
 }
 
-/* "a string", "a boolean", "the number 2.5": for "expected X, got Y". */
+/* "a string", "a boolean", "2.5": for "expected X, got Y". */
 const char *emp_describe(lua_State *L, int idx, char *buf, size_t size);
+
+/* The same, but only the type of a secret. */
+static inline const char *describe(validator *v, int idx, char *buf, size_t size) {
+  if (!v->secret) return emp_describe(v->L, idx, buf, size);
+  snprintf(buf, size, "a %s", luaL_typename(v->L, idx));
+  return buf;
+}
 
 /* An unknown key `name` of an object with `fields`: fails, suggesting the
  * field it most likely misspells. */

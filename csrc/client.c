@@ -2,6 +2,7 @@
  * its requests run on. */
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,26 +12,33 @@
 #include "errors.h"
 #include "events.h"
 #include "schema.h"
+#include "signals.h"
 #include "transport.h"
 #include "validate.h"
 
 /* Named defaults, as the README lists them. */
 #define EMP_DEFAULT_TIMEOUT_S          30.0
 #define EMP_DEFAULT_CONNECT_TIMEOUT_S  10.0
-#define EMP_DEFAULT_LOW_SPEED_LIMIT    1      /* bytes per second... */
-#define EMP_DEFAULT_LOW_SPEED_TIME_S   20.0   /* ...for this long: a stalled server */
+/* Slower than this for that long and an attempt is abandoned: a server that
+ * stalls or trickles is given up on at half the default timeout, while a
+ * real answer (a few KiB) is never near it. */
+#define EMP_DEFAULT_LOW_SPEED_LIMIT    128    /* bytes per second... */
+#define EMP_DEFAULT_LOW_SPEED_TIME_S   15.0   /* ...for this long */
 #define EMP_DEFAULT_RETRIES            3
 #define EMP_DEFAULT_MAX_RETRY_AFTER_S  60.0
 #define EMP_DEFAULT_MAX_RESPONSE_BYTES (64.0 * 1024 * 1024)
-#define EMP_MAX_RETRIES                10
 /* Connections kept for reuse: enough for a fan-out of requests. */
 #define EMP_MAX_CONNECTIONS            16L
 
 /* --- lifetime ------------------------------------------------------------- */
 
+static void wipe(char *s) {
+  if (s != NULL) memset(s, 0, strlen(s));
+}
+
 static void free_headers(struct curl_slist **list) {
   struct curl_slist *h;
-  for (h = *list; h != NULL; h = h->next) memset(h->data, 0, strlen(h->data)); /* the token */
+  for (h = *list; h != NULL; h = h->next) wipe(h->data); /* the token */
   curl_slist_free_all(*list);
   *list = NULL;
 }
@@ -51,10 +59,13 @@ static void client_release(emp_client *c) {
   c->multi = NULL;
   free_headers(&c->headers);
   free_headers(&c->body_headers);
-  free(c->base_url);
+  free_headers(&c->anonymous_headers);
+  emp_url_free(&c->base);
+  wipe(c->token);
+  free(c->token);
   free(c->ca_file);
   free(c->proxy);
-  c->base_url = c->ca_file = c->proxy = NULL;
+  c->token = c->ca_file = c->proxy = NULL;
   c->closed = 1;
 }
 
@@ -70,15 +81,15 @@ static int client_close(lua_State *L) {
 static int client_tostring(lua_State *L) {
   emp_client *c = emp_check_client(L, 1);
   if (c->closed) lua_pushliteral(L, "empirical.client (closed)");
-  else lua_pushfstring(L, "empirical.client (%s)", c->base_url);
+  else lua_pushfstring(L, "empirical.client (%s)", c->base.url);
   return 1;
 }
 
 /* --- options -------------------------------------------------------------- */
 
-/* Options are validated first (schema.c); these read the user's table raw.
- * A string stays valid while the options table is on the stack: the whole
- * of emp_client_new, which copies what it keeps. */
+/* Options are validated first (schema.c: types and ranges); these read the
+ * user's table raw. A string stays valid while the options table is on the
+ * stack: the whole of emp_client_new, which copies what it keeps. */
 static const char *opt_string(lua_State *L, int opts, const char *name) {
   const char *s;
   emp_raw_field(L, opts, name);
@@ -103,44 +114,6 @@ static int opt_bool(lua_State *L, int opts, const char *name, int fallback) {
   return b;
 }
 
-static int is_loopback(const char *host) {
-  return strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 ||
-         strcmp(host, "[::1]") == 0 || strcmp(host, "::1") == 0;
-}
-
-/* Check base_url and keep it without its trailing slash. Returns NULL on
- * success, else a message. */
-static const char *set_base_url(emp_client *c, const char *url, int allow_plain_http) {
-  CURLU *u = curl_url();
-  char *scheme = NULL, *host = NULL, *part = NULL;
-  const char *problem = NULL;
-  size_t n;
-  if (u == NULL) return "out of memory";
-  if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK) { problem = "is not a URL"; goto done; }
-  curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
-  if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) { problem = "has no host"; goto done; }
-  if (strcmp(scheme, "https") != 0 && strcmp(scheme, "http") != 0) { problem = "must be an https:// URL"; goto done; }
-  if (strcmp(scheme, "http") == 0 && !is_loopback(host) && !allow_plain_http) {
-    problem = "is plain http to a host that is not loopback: the bearer token would cross the network "
-              "in clear. Use https, or set allow_plain_http = true if you really mean it";
-    goto done;
-  }
-  if (curl_url_get(u, CURLUPART_USER, &part, 0) == CURLUE_OK) { problem = "must not carry a user name or password"; goto done; }
-  if (curl_url_get(u, CURLUPART_QUERY, &part, 0) == CURLUE_OK) { problem = "must not have a query string"; goto done; }
-  if (curl_url_get(u, CURLUPART_FRAGMENT, &part, 0) == CURLUE_OK) { problem = "must not have a fragment"; goto done; }
-  n = strlen(url);
-  while (n > 0 && url[n - 1] == '/') n--;
-  if ((c->base_url = (char *)malloc(n + 1)) == NULL) { problem = "out of memory"; goto done; }
-  memcpy(c->base_url, url, n);
-  c->base_url[n] = '\0';
-done:
-  curl_free(scheme);
-  curl_free(host);
-  curl_free(part);
-  curl_url_cleanup(u);
-  return problem;
-}
-
 static int add_header(struct curl_slist **list, const char *line) {
   struct curl_slist *grown = curl_slist_append(*list, line);
   if (grown == NULL) return 0;
@@ -148,41 +121,45 @@ static int add_header(struct curl_slist **list, const char *line) {
   return 1;
 }
 
-/* Both header lists. The Authorization line is built in a scratch buffer
- * that is wiped before it is freed. */
+/* The three header lists: for the API without a body (GET, a body-less
+ * POST) and with one, and for other origins (a report's summary_url), which
+ * get neither the token nor the project. Lines are built as Lua strings
+ * (any length; values are capped by the schema) except the Authorization
+ * line, built in a scratch buffer that is wiped before it is freed. */
 static int build_headers(lua_State *L, emp_client *c, int opts) {
   const char *token = opt_string(L, opts, "token");
   const char *suffix = opt_string(L, opts, "user_agent");
   const char *slug = opt_string(L, opts, "project_slug");
   double project_id = opt_number(L, opts, "project_id", 0);
-  size_t size = strlen(token) + 64;
-  char line[512], *auth = (char *)malloc(size);
-  int ok = auth != NULL;
-  struct curl_slist **lists[2];
+  size_t size = strlen(token) + 32;
+  char *auth = (char *)malloc(size);
+  int ok = auth != NULL, top = lua_gettop(L);
+  struct curl_slist **lists[3];
   int i;
   lists[0] = &c->headers;
   lists[1] = &c->body_headers;
+  lists[2] = &c->anonymous_headers;
+  if (suffix) lua_pushfstring(L, "User-Agent: empirical-lua/%s %s", EMP_VERSION, suffix);
+  else lua_pushliteral(L, "User-Agent: empirical-lua/" EMP_VERSION);
+  if (slug) {
+    lua_pushfstring(L, "x-project-slug: %s", slug);
+  } else if (project_id > 0) {   /* validated: a whole number from 1 to 2^53 */
+    char digits[24], *end = digits + sizeof digits - 1;
+    *end = '\0';
+    lua_pushfstring(L, "x-project-id: %s", emp_digits_before(end, (unsigned long long)project_id));
+  }
   if (ok) snprintf(auth, size, "Authorization: Bearer %s", token);
-  for (i = 0; ok && i < 2; i++) {
-    ok = add_header(lists[i], auth) && add_header(lists[i], "Accept: application/json") &&
-         add_header(lists[i], "Expect:");  /* no 100-continue round trip */
-    if (ok && suffix) {
-      snprintf(line, sizeof line, "User-Agent: empirical-lua/%s %s", EMP_VERSION, suffix);
-      ok = add_header(lists[i], line);
-    } else if (ok) {
-      ok = add_header(lists[i], "User-Agent: empirical-lua/" EMP_VERSION);
-    }
-    if (ok && slug) {
-      snprintf(line, sizeof line, "x-project-slug: %s", slug);
-      ok = add_header(lists[i], line);
-    } else if (ok && project_id > 0) {
-      snprintf(line, sizeof line, "x-project-id: %.0f", project_id);
-      ok = add_header(lists[i], line);
-    }
+  for (i = 0; ok && i < 3; i++) {
+    ok = (i == 2 || add_header(lists[i], auth)) && add_header(lists[i], "Accept: application/json") &&
+         add_header(lists[i], "Expect:") &&                         /* no 100-continue round trip */
+         (i == 1 || add_header(lists[i], "Content-Type:")) &&      /* a body-less POST is no form */
+         add_header(lists[i], lua_tostring(L, top + 1)) &&
+         (i == 2 || lua_gettop(L) < top + 2 || add_header(lists[i], lua_tostring(L, top + 2)));
   }
   if (ok) ok = add_header(&c->body_headers, "Content-Type: application/json");
+  lua_settop(L, top);
   if (auth) {
-    memset(auth, 0, size);
+    wipe(auth);
     free(auth);
   }
   return ok;
@@ -195,6 +172,11 @@ static char *copy_string(const char *s) {
   return copy;
 }
 
+/* Seconds (validated: within a 32-bit long of milliseconds) to milliseconds. */
+static long to_ms(double seconds) {
+  return (long)(seconds * 1000 + 0.5);
+}
+
 /* --- easy handles ----------------------------------------------------------- */
 
 /* A new easy handle with the options every request shares. */
@@ -204,7 +186,7 @@ static CURL *new_easy(emp_client *c) {
 #define SET(opt, val) ok = ok && curl_easy_setopt(e, opt, val) == CURLE_OK
   SET(CURLOPT_NOSIGNAL, 1L);               /* threads and event loops: no SIGALRM */
   SET(CURLOPT_PROTOCOLS_STR, "https,http");
-  SET(CURLOPT_FOLLOWLOCATION, 0L);         /* a redirect is an error: the token stays put */
+  SET(CURLOPT_FOLLOWLOCATION, 0L);         /* a redirect is ours to judge: the token stays put */
   SET(CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
   SET(CURLOPT_LOW_SPEED_LIMIT, c->low_speed_limit);
   SET(CURLOPT_LOW_SPEED_TIME, c->low_speed_time_s);
@@ -213,9 +195,9 @@ static CURL *new_easy(emp_client *c) {
   SET(CURLOPT_SSL_VERIFYHOST, 2L);
   SET(CURLOPT_ACCEPT_ENCODING, "");        /* whatever this libcurl can decompress */
   if (c->ca_file) SET(CURLOPT_CAINFO, c->ca_file);
-  if (c->proxy) SET(CURLOPT_PROXY, c->proxy);
   if (c->verbose) {
     SET(CURLOPT_DEBUGFUNCTION, emp_debug_trace);
+    SET(CURLOPT_DEBUGDATA, c->token);      /* the trace hides it wherever it shows */
     SET(CURLOPT_VERBOSE, 1L);
   }
 #undef SET
@@ -237,6 +219,13 @@ void emp_client_give_easy(emp_client *c, CURL *easy) {
   else curl_easy_cleanup(easy);
 }
 
+int emp_client_route(emp_client *c, CURL *easy, int loopback) {
+  /* A loopback call never goes through a proxy: not the option's, and not
+   * one from http_proxy, which would otherwise see a plain-http token. */
+  const char *proxy = loopback ? "" : c->proxy;
+  return curl_easy_setopt(easy, CURLOPT_PROXY, proxy) == CURLE_OK;
+}
+
 /* --- the multi handle ------------------------------------------------------- */
 
 void emp_client_drive(emp_client *c) {
@@ -244,7 +233,7 @@ void emp_client_drive(emp_client *c) {
   CURLMsg *msg;
   if (c->multi == NULL) return;
   curl_multi_perform(c->multi, &running);
-  while ((msg = curl_multi_info_read(c->multi, &queued)) != NULL) {
+  while (c->multi != NULL && (msg = curl_multi_info_read(c->multi, &queued)) != NULL) {
     if (msg->msg == CURLMSG_DONE) {
       CURL *easy = msg->easy_handle;
       CURLcode code = msg->data.result;  /* msg is gone once the handle is removed */
@@ -256,13 +245,23 @@ void emp_client_drive(emp_client *c) {
   }
 }
 
-/* client:wait_io([seconds]): block until a transfer has something to do or
- * the time is up (default 1 s), for loops that poll many requests. */
+/* client:wait_io([seconds]) -> true | nil, err: block until a transfer has
+ * something to do or the time is up (default 1 s), for loops that poll many
+ * requests. A caught signal ends it early with kind "interrupted". */
 static int client_wait_io(lua_State *L) {
   emp_client *c = emp_check_client(L, 1);
   double s = luaL_optnumber(L, 2, 1.0);
-  if (c->multi != NULL && s > 0) curl_multi_poll(c->multi, NULL, 0, (int)(s * 1000 + 0.5), NULL);
-  return 0;
+  long ms = s > 0 && s < 86400 ? to_ms(s) : (s > 0 ? 86400000L : 0);
+  while (ms > 0 && c->multi != NULL && !emp_signal_pending()) {
+    long slice = ms < EMP_SIGNAL_SLICE_MS ? ms : EMP_SIGNAL_SLICE_MS;
+    int ready = 0;
+    curl_multi_poll(c->multi, NULL, 0, (int)slice, &ready);
+    if (ready > 0) break;
+    ms -= slice;
+  }
+  if (emp_signal_pending()) return emp_signal_fail(L);
+  lua_pushboolean(L, 1);
+  return 1;
 }
 
 /* --- creation ----------------------------------------------------------------- */
@@ -271,7 +270,7 @@ static int client_wait_io(lua_State *L) {
  * schema first; on_event, a function, is the Lua layer's to check. */
 int emp_client_new(lua_State *L) {
   emp_client *c;
-  const char *problem, *ca_file;
+  const char *problem, *ca_file, *token;
   int opts = 1;
   FILE *f;
   if (!emp_validate(L, &emp_client_options, opts, EMP_CONFIG, 1, "options", NULL)) {
@@ -289,22 +288,21 @@ int emp_client_new(lua_State *L) {
   lua_pushvalue(L, 2);
   lua_setfield(L, -2, "on_event");
   emp_setuservalue(L, -2);
-  c->timeout_ms = (long)(opt_number(L, opts, "timeout", EMP_DEFAULT_TIMEOUT_S) * 1000);
-  c->connect_timeout_ms = (long)(opt_number(L, opts, "connect_timeout", EMP_DEFAULT_CONNECT_TIMEOUT_S) * 1000);
-  c->deadline_ms = (long)(opt_number(L, opts, "deadline", 0) * 1000);
+  c->timeout_ms = to_ms(opt_number(L, opts, "timeout", EMP_DEFAULT_TIMEOUT_S));
+  c->connect_timeout_ms = to_ms(opt_number(L, opts, "connect_timeout", EMP_DEFAULT_CONNECT_TIMEOUT_S));
+  c->deadline_ms = to_ms(opt_number(L, opts, "deadline", 0));
   c->low_speed_limit = (long)opt_number(L, opts, "low_speed_limit", EMP_DEFAULT_LOW_SPEED_LIMIT);
   c->low_speed_time_s = (long)ceil(opt_number(L, opts, "low_speed_time", EMP_DEFAULT_LOW_SPEED_TIME_S));
   c->verbose = opt_bool(L, opts, "verbose", 0);
   c->retries = (int)opt_number(L, opts, "retries", EMP_DEFAULT_RETRIES);
   c->max_retry_after_s = opt_number(L, opts, "max_retry_after", EMP_DEFAULT_MAX_RETRY_AFTER_S);
-  c->max_response_bytes = (size_t)opt_number(L, opts, "max_response_bytes", EMP_DEFAULT_MAX_RESPONSE_BYTES);
+  c->max_response_bytes = (size_t)fmin(opt_number(L, opts, "max_response_bytes", EMP_DEFAULT_MAX_RESPONSE_BYTES),
+                                       (double)(SIZE_MAX / 2));
   c->strict = opt_bool(L, opts, "strict", 1);
   c->seed = (unsigned)time(NULL) ^ (unsigned)getpid() ^ (unsigned)(size_t)c;
-  if (c->retries > EMP_MAX_RETRIES) {
-    client_release(c);
-    return emp_fail(L, EMP_CONFIG, "retries", "at most %d, got %d", EMP_MAX_RETRIES, c->retries);
-  }
-  if ((problem = set_base_url(c, opt_string(L, opts, "base_url"), opt_bool(L, opts, "allow_plain_http", 0))) != NULL) {
+  c->allow_plain_http = opt_bool(L, opts, "allow_plain_http", 0);
+  problem = emp_url_parse(&c->base, opt_string(L, opts, "base_url"), c->allow_plain_http ? EMP_URL_PLAIN_HTTP : 0);
+  if (problem != NULL) {
     client_release(c);
     return emp_fail(L, EMP_CONFIG, "base_url", "%s", problem);
   }
@@ -316,9 +314,12 @@ int emp_client_new(lua_State *L) {
     }
     fclose(f);
   }
+  token = opt_string(L, opts, "token");
+  c->token = copy_string(token);
   c->ca_file = copy_string(ca_file);
   c->proxy = copy_string(opt_string(L, opts, "proxy"));
-  if ((ca_file != NULL && c->ca_file == NULL) || (opt_string(L, opts, "proxy") != NULL && c->proxy == NULL) ||
+  if (c->token == NULL || (ca_file != NULL && c->ca_file == NULL) ||
+      (opt_string(L, opts, "proxy") != NULL && c->proxy == NULL) ||
       !build_headers(L, c, opts) || (c->multi = curl_multi_init()) == NULL ||
       curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, EMP_MAX_CONNECTIONS) != CURLM_OK ||
       (c->spare = new_easy(c)) == NULL) {

@@ -1,9 +1,10 @@
-/* empirical.core: the module entry. Validation and marshalling of the three
- * endpoints (validate.c with overrides.c, decode.c, text.c, from the data in
- * schema.c; JSON through lua-cjson in json.c), transport (client.c,
- * request.c, retry.c), events (events.c), errors (errors.c), and the Lua
- * versions (compat.c). The Lua layer is lua/empirical. */
+/* empirical.core: the module entry. Validation and marshalling of the
+ * endpoints (validate.c with overrides.c, marshal.c, decode.c, text.c, from
+ * the rows in schema.c; JSON through lua-cjson in json.c), transport
+ * (client.c, request.c, url.c, retry.c), waiting and signals (signals.c),
+ * events (events.c), errors (errors.c), and the Lua versions (compat.c). The Lua layer is lua/empirical. */
 #include <stdio.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -11,13 +12,49 @@
 #include "decode.h"
 #include "errors.h"
 #include "json.h"
+#include "signals.h"
 #include "transport.h"
 #include "validate.h"
 
 static const emp_endpoint *check_op(lua_State *L, int arg) {
   const emp_endpoint *ep = emp_endpoint_find(luaL_checkstring(L, arg));
-  if (ep == NULL) luaL_argerror(L, arg, "unknown operation (trigger, rerun or get)");
+  if (ep == NULL) luaL_argerror(L, arg, lua_pushfstring(L, "unknown operation (%s)", emp_endpoint_names()));
   return ep;
+}
+
+/* core.OPERATIONS: the endpoint rows, in order, for the Lua layer (the
+ * client's methods, start, the docs) to read rather than repeat:
+ * {name=, method=, path=, idempotent=, body=, path_params={...}, query={...}}. */
+static void push_operations(lua_State *L) {
+  const emp_endpoint *ep;
+  const emp_field *f;
+  lua_Integer i = 0, n_path, n_query;
+  lua_newtable(L);
+  for (ep = emp_endpoints; ep->name != NULL; ep++) {
+    lua_createtable(L, 0, 7);
+    lua_pushstring(L, ep->name);
+    lua_setfield(L, -2, "name");
+    lua_pushstring(L, ep->method);
+    lua_setfield(L, -2, "method");
+    lua_pushstring(L, ep->path);
+    lua_setfield(L, -2, "path");
+    lua_pushboolean(L, (ep->flags & EMP_IDEMPOTENT) != 0);
+    lua_setfield(L, -2, "idempotent");
+    lua_pushboolean(L, emp_schema_has_body(ep->input));
+    lua_setfield(L, -2, "body");
+    lua_newtable(L);
+    lua_newtable(L);
+    n_path = n_query = 0;
+    for (f = ep->input->fields; f->name != NULL; f++) {
+      lua_pushstring(L, f->name);
+      if (f->flags & EMP_IN_PATH) lua_rawseti(L, -3, ++n_path);
+      else if (f->flags & EMP_IN_QUERY) lua_rawseti(L, -2, ++n_query);
+      else lua_pop(L, 1);
+    }
+    lua_setfield(L, -3, "query");
+    lua_setfield(L, -2, "path_params");
+    lua_rawseti(L, -2, ++i);
+  }
 }
 
 /* core.encode(op, params [, strict]) -> {method=, path=, body=?} | nil, err */
@@ -67,6 +104,19 @@ static int core_isatty(lua_State *L) {
   return 1;
 }
 
+/* core.terminal_width(file) -> columns | nil: progress lines fit the
+ * terminal they are drawn on. */
+static int core_terminal_width(lua_State *L) {
+  FILE *f = emp_tofile(L, 1);
+  struct winsize size;
+  if (f == NULL || !isatty(fileno(f)) || ioctl(fileno(f), TIOCGWINSZ, &size) != 0 || size.ws_col == 0) {
+    lua_pushnil(L);
+  } else {
+    lua_pushinteger(L, size.ws_col);
+  }
+  return 1;
+}
+
 int luaopen_empirical_core(lua_State *L) {
   static int curl_ready = 0;
   static const luaL_Reg functions[] = {
@@ -76,6 +126,10 @@ int luaopen_empirical_core(lua_State *L) {
     { "error", emp_error_lua_new },
     { "sleep", emp_sleep },
     { "now", emp_now },
+    { "catch_signals", emp_catch_signals },
+    { "release_signals", emp_release_signals },
+    { "pending_signal", emp_pending_signal },
+    { "terminal_width", core_terminal_width },
     { "curl_version", core_curl_version },
     { "isatty", core_isatty },
     { NULL, NULL }
@@ -91,5 +145,7 @@ int luaopen_empirical_core(lua_State *L) {
   luaL_newlib(L, functions);
   lua_pushliteral(L, EMP_VERSION);
   lua_setfield(L, -2, "VERSION");
+  push_operations(L);
+  lua_setfield(L, -2, "OPERATIONS");
   return 1;
 }

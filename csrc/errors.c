@@ -9,14 +9,24 @@
 static const char *const kind_names[] = { EMP_ERROR_KINDS(EMP_KIND_STRING) NULL };
 #undef EMP_KIND_STRING
 
-/* Messages are short: a field path and a sentence. Longer input is cut. */
-#define EMP_MESSAGE_MAX 1024
+/* Most messages fit here; a longer one is written into a userdata, which
+ * the collector frees even if something below raises. */
+#define EMP_MESSAGE_ON_STACK 512
 
 static int push_errorv(lua_State *L, emp_kind kind, const char *field,
                        const char *fmt, va_list ap) {
-  char text[EMP_MESSAGE_MAX];
-  int idx;
-  vsnprintf(text, sizeof text, fmt, ap);
+  char small[EMP_MESSAGE_ON_STACK], *text = small;
+  int idx, n, scratch = 0;
+  va_list again;
+  va_copy(again, ap);
+  n = vsnprintf(small, sizeof small, fmt, ap);
+  if (n >= (int)sizeof small) {
+    text = (char *)lua_newuserdata(L, (size_t)n + 1);
+    scratch = lua_gettop(L);
+    vsnprintf(text, (size_t)n + 1, fmt, again);
+  }
+  va_end(again);
+  if (n < 0) text = "(a message that could not be formatted)";
   lua_createtable(L, 0, 6);
   idx = lua_gettop(L);
   lua_pushstring(L, kind_names[kind]);
@@ -30,6 +40,10 @@ static int push_errorv(lua_State *L, emp_kind kind, const char *field,
   }
   lua_setfield(L, idx, "message");
   luaL_setmetatable(L, EMP_ERROR_MT);
+  if (scratch) {
+    lua_remove(L, scratch);
+    idx--;
+  }
   return idx;
 }
 
@@ -64,6 +78,22 @@ void emp_error_set_bool(lua_State *L, int idx, const char *key, int value) {
 void emp_error_set_str(lua_State *L, int idx, const char *key, const char *value, size_t len) {
   lua_pushlstring(L, value, len);
   lua_setfield(L, idx, key);
+}
+
+void emp_error_note_may_exist(lua_State *L, int idx, long status) {
+  char how[64] = "the request may have reached the server";
+  lua_getfield(L, idx, "run_may_exist");
+  if (lua_toboolean(L, -1)) {
+    lua_pop(L, 1);
+    return;
+  }
+  if (status > 0) snprintf(how, sizeof how, "the server answered HTTP %ld", status);
+  lua_getfield(L, idx, "message");
+  lua_pushfstring(L, "%s; %s, so the run may have been created: look for it (client:get, client:list or the "
+                  "dashboard) before triggering again", lua_tostring(L, -1), how);
+  lua_setfield(L, idx, "message");
+  lua_pop(L, 2);
+  emp_error_set_bool(L, idx, "run_may_exist", 1);
 }
 
 /* Read a string or number field of the table at index 1, or NULL. */

@@ -1,6 +1,7 @@
 /* Error objects: every failure in the module is `nil, err`, where err is a
  * table {kind=, message=, field=?, status=?, retryable=?, attempts=?,
- * request=?, body=?} with a shared metatable whose __tostring reads well. */
+ * request=?, body=?, run_may_exist=?, signal=?} with a shared metatable
+ * whose __tostring reads well. */
 #ifndef EMP_ERRORS_H
 #define EMP_ERRORS_H
 
@@ -8,12 +9,13 @@
 
 /* The kinds, written once: enum name, the string users compare against. */
 #define EMP_ERROR_KINDS(X)                                                  \
-  X(INVALID,   "invalid")   /* bad input; nothing was sent */               \
-  X(CONFIG,    "config")    /* bad client options */                        \
-  X(TRANSPORT, "transport") /* no HTTP response */                          \
-  X(HTTP,      "http")      /* non-2xx, or a 2xx that reports failure */    \
-  X(DECODE,    "decode")    /* the response is not what the schema says */  \
-  X(TIMEOUT,   "timeout")   /* a deadline ran out: a call's or wait's */
+  X(INVALID,     "invalid")     /* bad input; nothing was sent */              \
+  X(CONFIG,      "config")      /* bad client options */                       \
+  X(TRANSPORT,   "transport")   /* no HTTP response */                         \
+  X(HTTP,        "http")        /* non-2xx, or a 2xx that reports failure */   \
+  X(DECODE,      "decode")      /* the response is not what the schema says */ \
+  X(TIMEOUT,     "timeout")     /* a deadline ran out: a call's or wait's */   \
+  X(INTERRUPTED, "interrupted") /* a caught SIGINT or SIGTERM ended a wait */
 
 #define EMP_KIND_ENUM(name, str) EMP_##name,
 typedef enum { EMP_ERROR_KINDS(EMP_KIND_ENUM) EMP_KIND_COUNT } emp_kind;
@@ -32,6 +34,11 @@ int emp_fail(lua_State *L, emp_kind kind, const char *field, const char *fmt, ..
 void emp_error_set_int(lua_State *L, int idx, const char *key, long long value);
 void emp_error_set_bool(lua_State *L, int idx, const char *key, int value);
 void emp_error_set_str(lua_State *L, int idx, const char *key, const char *value, size_t len);
+
+/* For a call that creates a run and may have reached the server: say in the
+ * message that the run may exist (with the status, when one came) and set
+ * err.run_may_exist. Once per error. */
+void emp_error_note_may_exist(lua_State *L, int idx, long status);
 
 /* Register the metatable; leaves nothing on the stack. */
 void emp_error_open(lua_State *L);

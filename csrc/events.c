@@ -1,7 +1,7 @@
 /* on_event and the verbose trace; see events.h. */
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
+#include <ctype.h>
 
 #include "events.h"
 
@@ -38,25 +38,48 @@ void emp_event_emit(lua_State *L, int fn, const emp_attempt *a, int *reported) {
   }
 }
 
-/* One header line of the trace, its value hidden when it carries credentials. */
-static void trace_line(char mark, const char *line, size_t len) {
-  static const char *const secret[] = { "authorization:", "proxy-authorization:", "cookie:" };
-  size_t i;
+/* Where needle (lower case) starts in line, ignoring case, or NULL. */
+static const char *find_ci(const char *line, size_t len, const char *needle) {
+  size_t n = strlen(needle), i, j;
+  for (i = 0; i + n <= len; i++) {
+    for (j = 0; j < n && tolower((unsigned char)line[i + j]) == needle[j]; j++) {}
+    if (j == n) return line + i;
+  }
+  return NULL;
+}
+
+/* One line of the trace. A line that names a credential header, in any of
+ * the forms libcurl writes (an HTTP/1.1 header, an HTTP/2 "h2h3 [name:
+ * value]" note), is cut after the name; and the token itself is hidden
+ * wherever else it shows. */
+static void trace_line(char mark, const char *line, size_t len, const char *token) {
+  static const char *const secret[] = { "authorization", "cookie" };
+  size_t i, token_len = token ? strlen(token) : 0;
   for (i = 0; i < sizeof secret / sizeof *secret; i++) {
-    size_t n = strlen(secret[i]);
-    if (len >= n && strncasecmp(line, secret[i], n) == 0) {
-      fprintf(stderr, "%c %.*s [redacted]\n", mark, (int)n, line);
+    const char *at = find_ci(line, len, secret[i]);
+    if (at != NULL) {
+      fprintf(stderr, "%c %.*s: [redacted]\n", mark, (int)(at - line + strlen(secret[i])), line);
       return;
     }
   }
-  fprintf(stderr, "%c %.*s\n", mark, (int)len, line);
+  fputc(mark, stderr);
+  fputc(' ', stderr);
+  for (i = 0; i < len;) {
+    if (token_len > 0 && len - i >= token_len && memcmp(line + i, token, token_len) == 0) {
+      fputs("[redacted]", stderr);
+      i += token_len;
+    } else {
+      fputc(line[i++], stderr);
+    }
+  }
+  fputc('\n', stderr);
 }
 
+/* userdata: the client's token. */
 int emp_debug_trace(CURL *handle, curl_infotype type, char *data, size_t size, void *userdata) {
   char mark;
   size_t start = 0, i;
   (void)handle;
-  (void)userdata;
   switch (type) {
     case CURLINFO_TEXT:       mark = '*'; break;
     case CURLINFO_HEADER_OUT: mark = '>'; break;
@@ -67,7 +90,7 @@ int emp_debug_trace(CURL *handle, curl_infotype type, char *data, size_t size, v
     if (i == size || data[i] == '\n') {
       size_t end = i;
       if (end > start && data[end - 1] == '\r') end--;
-      if (end > start) trace_line(mark, data + start, end - start);
+      if (end > start) trace_line(mark, data + start, end - start, (const char *)userdata);
       start = i + 1;
     }
   }

@@ -23,7 +23,8 @@ typedef struct emp_attempt {
 void emp_event_emit(lua_State *L, int fn, const emp_attempt *a, int *reported);
 
 /* CURLOPT_DEBUGFUNCTION: the trace on stderr, headers and info lines only,
- * with the Authorization value replaced. */
+ * credential headers cut after their name in every form libcurl writes
+ * them, and the token (CURLOPT_DEBUGDATA) hidden wherever else it shows. */
 int emp_debug_trace(CURL *handle, curl_infotype type, char *data, size_t size, void *userdata);
 
 #endif

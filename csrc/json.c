@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "text.h"
 
 /* Registry keys: the instance's encode and decode functions. */
 static const char encode_key = 'e';
@@ -37,28 +38,44 @@ void emp_json_open(lua_State *L) {
   lua_pop(L, 2);
 }
 
-int emp_json_number_is_plain(double d) {
+/* cjson writes numbers as "%.14g": exact for whole numbers below 1e14. */
+#define CJSON_EXACT_WHOLE 1e14
+
+int emp_json_number_is_plain(lua_State *L, int idx) {
   char text[40];
-  if (d == floor(d)) return fabs(d) < 1e14 && !(d == 0 && signbit(d));
-  snprintf(text, sizeof text, "%.14g", d);
-  return strtod(text, NULL) == d;
+  double d;
+#if LUA_VERSION_NUM >= 503
+  if (lua_isinteger(L, idx)) {
+    lua_Integer n = lua_tointeger(L, idx);
+    return n > -(lua_Integer)CJSON_EXACT_WHOLE && n < (lua_Integer)CJSON_EXACT_WHOLE;
+  }
+#endif
+  d = (double)lua_tonumber(L, idx);
+  if (d == 0) return !signbit(d);
+  if (d == floor(d) && fabs(d) < CJSON_EXACT_WHOLE) return 1;
+  return emp_format_double(text, sizeof text, d, 14) == 14;
 }
 
-void emp_json_push_number(lua_State *L, double d, int *spliced) {
-  char text[40];
-  if (d == floor(d) && fabs(d) < 1e14) {   /* the common case: exact in 14 digits */
-    emp_pushwhole(L, d == 0 ? 0.0 : d);     /* -0 goes out as 0, on every Lua */
+void emp_json_push_number(lua_State *L, int idx, int *spliced) {
+  char text[48];   /* "\0" and at most 24 characters of "%.17g" or 20 digits */
+  double d;
+  if (emp_json_number_is_plain(L, idx)) {
+    lua_pushvalue(L, idx);
     return;
   }
-  if (d != floor(d)) {
-    int digits;
-    if (emp_json_number_is_plain(d)) { lua_pushnumber(L, (lua_Number)d); return; }
-    for (digits = 15; digits <= 17; digits++) {   /* the shortest text that reads back as d */
-      snprintf(text + 1, sizeof text - 1, "%.*g", digits, d);
-      if (strtod(text + 1, NULL) == d) break;
-    }
-  } else {
+  d = (double)lua_tonumber(L, idx);
+#if LUA_VERSION_NUM >= 503
+  if (lua_isinteger(L, idx)) {
+    snprintf(text + 1, sizeof text - 1, LUA_INTEGER_FMT, (LUAI_UACINT)lua_tointeger(L, idx));
+  } else
+#endif
+  if (d == 0) {                                   /* -0 goes out as 0, on every Lua */
+    emp_pushwhole(L, 0.0);
+    return;
+  } else if (d == floor(d) && fabs(d) < 9.2e18) {   /* whole: every digit of the double */
     snprintf(text + 1, sizeof text - 1, "%.0f", d);
+  } else {
+    emp_format_double(text + 1, sizeof text - 1, d, 14);
   }
   text[0] = '\0';
   lua_pushlstring(L, text, 1 + strlen(text + 1));

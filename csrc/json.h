@@ -19,12 +19,14 @@
 
 void emp_json_open(lua_State *L);
 
-/* Push d for encoding: a number, or a placeholder (and ++*spliced). */
-void emp_json_push_number(lua_State *L, double d, int *spliced);
+/* Push the finite number at idx for encoding: a number, or a placeholder
+ * (and ++*spliced). Integers go out exactly, whatever their size; floats as
+ * the shortest text that reads back as the same double; -0 as 0. */
+void emp_json_push_number(lua_State *L, int idx, int *spliced);
 
-/* 1 if cjson writes the finite d exactly as emp_json_push_number would send
- * it: no placeholder needed, and no -0. */
-int emp_json_number_is_plain(double d);
+/* 1 if cjson writes the finite number at idx exactly as emp_json_push_number
+ * would send it: no placeholder needed, and no -0. */
+int emp_json_number_is_plain(lua_State *L, int idx);
 
 /* Encode the table at idx: push the JSON text and return 1; or push a message and return 0. */
 int emp_json_encode(lua_State *L, int idx, int spliced);

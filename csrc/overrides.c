@@ -34,8 +34,8 @@ static int push_override(validator *v, const char *name, size_t len, int value) 
 }
 
 static const emp_field override_fields[] = {
-  { "name", EMP_T_STRING, EMP_REQUIRED, NULL }, { "value", EMP_T_STRING, EMP_REQUIRED, NULL },
-  { NULL, EMP_T_STRING, 0, NULL }
+  { "name", EMP_T_STRING, EMP_REQUIRED, NULL, NULL, 0, 0 }, { "value", EMP_T_STRING, EMP_REQUIRED, NULL, NULL, 0, 0 },
+  { NULL, EMP_T_STRING, 0, NULL, NULL, 0, 0 }
 };
 
 /* Push the name and the value of the {name = ..., value = ...} at `item`

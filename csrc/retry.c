@@ -1,9 +1,9 @@
 /* The retry policy: which failures may be tried again, and how long to wait. */
 #include "retry.h"
 
-int emp_retry_status_is_retryable(long status, int creates_run) {
+int emp_retry_status_is_retryable(long status, int idempotent) {
   if (status == 429) return 1;            /* the server refused before doing anything */
-  if (creates_run) return 0;              /* a 5xx may come after the run was created */
+  if (!idempotent) return 0;              /* a 5xx may come after the run was created */
   return status == 408 || status == 500 || status == 502 || status == 503 || status == 504;
 }
 

@@ -13,7 +13,8 @@
 #define EMP_RETRY_BASE_MS 500
 #define EMP_RETRY_CAP_MS  20000
 
-int emp_retry_status_is_retryable(long status, int creates_run);
+/* idempotent: the endpoint's EMP_IDEMPOTENT flag (a get, a cancel). */
+int emp_retry_status_is_retryable(long status, int idempotent);
 
 typedef enum {
   EMP_FAILURE_PERMANENT,  /* retrying cannot help: certificates, our own caps, bad URL */

@@ -1,6 +1,8 @@
 /* Text helpers shared by validation (validate.c) and response checks
  * (decode.c); see text.h. */
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "text.h"
@@ -43,6 +45,18 @@ size_t emp_path_index(emp_path *p, long long index) {
 void emp_path_restore(emp_path *p, size_t len) {
   p->len = len;
   p->text[len] = '\0';
+}
+
+/* --- numbers --------------------------------------------------------------- */
+
+int emp_format_double(char *buf, size_t size, double d, int min_digits) {
+  int digits;
+  for (digits = min_digits; digits < 17; digits++) {
+    snprintf(buf, size, "%.*g", digits, d);
+    if (strtod(buf, NULL) == d) return digits;
+  }
+  snprintf(buf, size, "%.17g", d);
+  return 17;
 }
 
 /* --- UTF-8 ---------------------------------------------------------------- */

@@ -24,6 +24,10 @@ void emp_path_restore(emp_path *p, size_t len);
  * where they start. */
 char *emp_digits_before(char *end, unsigned long long u);
 
+/* The shortest "%.Ng" text of d (N from min_digits to 17) that reads back
+ * as d; returns N. size: 32 is always enough. */
+int emp_format_double(char *buf, size_t size, double d, int min_digits);
+
 /* 1 if s is valid UTF-8 (no overlongs, no surrogates); else 0 and *bad is the offset. */
 int emp_utf8_valid(const char *s, size_t len, size_t *bad);
 

@@ -32,7 +32,7 @@ const char *emp_describe(lua_State *L, int idx, char *buf, size_t size) {
     else {
       double d = (double)lua_tonumber(L, idx);
       if (d != d) snprintf(buf, size, "NaN");
-      else snprintf(buf, size, "%.17g", d);
+      else emp_format_double(buf, size, d, 1);
     }
     return buf;
   }
@@ -76,12 +76,12 @@ int emp_fail_unknown(validator *v, const char *name, const emp_field *fields) {
 /* --- scalars -------------------------------------------------------------- */
 
 int emp_check_text(validator *v, const char *s, size_t len, unsigned flags) {
-  size_t bad;
+  size_t bad, limit = (flags & EMP_HEADER) ? EMP_MAX_HEADER_VALUE_BYTES : EMP_MAX_STRING_BYTES;
   char detail[64];
   if (len == 0 && (flags & EMP_NONEMPTY)) return fail(v, "must not be empty", NULL, NULL);
-  if (len > EMP_MAX_STRING_BYTES) {
-    snprintf(detail, sizeof detail, "%zu bytes, over the limit of %d", len, EMP_MAX_STRING_BYTES);
-    return fail(v, "is too long: %s", detail, NULL);
+  if (len > limit) {
+    snprintf(detail, sizeof detail, "%zu bytes, over the limit of %zu", len, limit);
+    return fail(v, (flags & EMP_HEADER) ? "is too long for an HTTP header: %s" : "is too long: %s", detail, NULL);
   }
   if (memchr(s, '\0', len) != NULL) return fail(v, "contains a NUL byte", NULL, NULL);
   if ((flags & EMP_HEADER) && (memchr(s, '\r', len) != NULL || memchr(s, '\n', len) != NULL))
@@ -98,59 +98,100 @@ int emp_check_string(validator *v, int idx, unsigned flags) {
   const char *s;
   char got[48];
   if (lua_type(v->L, idx) != LUA_TSTRING)
-    return fail(v, "expected a string, got %s", emp_describe(v->L, idx, got, sizeof got), NULL);
+    return fail(v, "expected a string, got %s", describe(v, idx, got, sizeof got), NULL);
   s = lua_tolstring(v->L, idx, &len);
   if (!emp_check_text(v, s, len, flags)) return 0;
   if (v->copy) lua_pushvalue(v->L, idx);
   return 1;
 }
 
+static int check_enum(validator *v, int idx, const emp_field *f) {
+  const char *const *choice;
+  const char *s;
+  size_t len;
+  if (!emp_check_string(v, idx, EMP_NONEMPTY)) return 0;
+  if (v->copy) lua_pop(v->L, 1);
+  s = lua_tolstring(v->L, idx, &len);
+  for (choice = f->choices; *choice != NULL; choice++)
+    if (strlen(*choice) == len && memcmp(*choice, s, len) == 0) {
+      if (v->copy) lua_pushvalue(v->L, idx);
+      return 1;
+    }
+  if (v->copy) {
+    luaL_Buffer b;
+    lua_State *L = v->L;
+    luaL_buffinit(L, &b);
+    for (choice = f->choices; *choice != NULL; choice++) {
+      if (choice != f->choices) luaL_addstring(&b, choice[1] == NULL ? " or " : ", ");
+      luaL_addstring(&b, *choice);
+    }
+    luaL_pushresult(&b);
+    lua_pushfstring(L, "\"%s\"", len > 40 ? "(a long string)" : s);
+    fail(v, "expected one of %s, got %s", lua_tostring(L, -2), lua_tostring(L, -1));
+  }
+  return 0;
+}
+
 static int check_bool(validator *v, int idx) {
   char got[48];
   if (lua_type(v->L, idx) != LUA_TBOOLEAN)
-    return fail(v, "expected a boolean, got %s", emp_describe(v->L, idx, got, sizeof got), NULL);
+    return fail(v, "expected a boolean, got %s", describe(v, idx, got, sizeof got), NULL);
   if (v->copy) lua_pushvalue(v->L, idx);
   return 1;
 }
 
-/* A finite number that JSON can carry: pushed (copy mode), or in check mode
- * accepted only if cjson writes it exactly. */
-static int marshal_number(validator *v, double d) {
-  if (!v->copy) return emp_json_number_is_plain(d);
-  emp_json_push_number(v->L, d, &v->spliced);
+/* A finite number: pushed for JSON (copy mode), or in check mode accepted
+ * only if cjson writes it exactly as it must go out. */
+static int marshal_number(validator *v, int idx) {
+  if (!v->copy) return emp_json_number_is_plain(v->L, idx);
+  emp_json_push_number(v->L, idx, &v->spliced);
   return 1;
 }
 
-/* Whole numbers from `min` to 2^53: integers, or floats with no fraction. */
-static int check_whole(validator *v, int idx, double min) {
-  lua_State *L = v->L;
-  const char *expected = min >= 1 ? "expected a whole number from 1 to 2^53, got %s"
-                                  : "expected a whole number from 0 to 2^53, got %s";
+static int check_number(validator *v, int idx) {
   char got[48];
-  double d;
-  if (lua_type(L, idx) != LUA_TNUMBER) return fail(v, expected, emp_describe(L, idx, got, sizeof got), NULL);
-  if (emp_isinteger(L, idx)) {
-    lua_Integer n = lua_tointeger(L, idx);
-    if (n < (lua_Integer)min || n > (lua_Integer)EMP_MAX_EXACT_INT)
-      return fail(v, expected, emp_describe(L, idx, got, sizeof got), NULL);
-    d = (double)n;
-  } else {
-    d = (double)lua_tonumber(L, idx);
-    if (!isfinite(d) || d != floor(d) || d < min || d > EMP_MAX_EXACT_INT)
-      return fail(v, expected, emp_describe(L, idx, got, sizeof got), NULL);
-  }
-  return marshal_number(v, d);
+  if (lua_type(v->L, idx) != LUA_TNUMBER || !isfinite((double)lua_tonumber(v->L, idx)))
+    return fail(v, "expected a finite number, got %s", describe(v, idx, got, sizeof got), NULL);
+  return marshal_number(v, idx);
 }
 
-/* Seconds for timeouts: positive, finite, and small enough for curl's long milliseconds. */
-static int check_seconds(validator *v, int idx) {
-  char got[48];
+/* "2^53" for the id bound, else the digits. */
+static const char *bound(double d, char *buf, size_t size) {
+  if (d == EMP_MAX_EXACT_INT) return "2^53";
+  snprintf(buf, size, "%.0f", d);
+  return buf;
+}
+
+/* 1 if the value at idx is a whole number from min to max, compared exactly:
+ * an integer beyond 2^53 must not round into range. */
+static int whole_in_range(lua_State *L, int idx, double min, double max) {
   double d;
-  if (lua_type(v->L, idx) != LUA_TNUMBER)
-    return fail(v, "expected seconds (a number > 0), got %s", emp_describe(v->L, idx, got, sizeof got), NULL);
-  d = (double)lua_tonumber(v->L, idx);
-  if (!(d > 0 && d <= 2147483.0))
-    return fail(v, "expected seconds from 0 to 2147483, got %s", emp_describe(v->L, idx, got, sizeof got), NULL);
+  if (lua_type(L, idx) != LUA_TNUMBER) return 0;
+  if (emp_isinteger(L, idx)) {
+    lua_Integer n = lua_tointeger(L, idx);
+    return n >= (lua_Integer)min && n <= (lua_Integer)max;   /* bounds are whole and within 2^53 */
+  }
+  d = (double)lua_tonumber(L, idx);
+  return isfinite(d) && d == floor(d) && d >= min && d <= max;
+}
+
+static int check_integer(validator *v, int idx, const emp_field *f) {
+  char got[48], lo[32], hi[32], range[72];
+  if (!whole_in_range(v->L, idx, f->min, f->max)) {
+    snprintf(range, sizeof range, "from %s to %s", bound(f->min, lo, sizeof lo), bound(f->max, hi, sizeof hi));
+    return fail(v, "expected a whole number %s, got %s", range, describe(v, idx, got, sizeof got));
+  }
+  return marshal_number(v, idx);
+}
+
+/* Seconds for timeouts, in the field's range (libcurl takes long milliseconds). */
+static int check_seconds(validator *v, int idx, const emp_field *f) {
+  char got[48], range[64];
+  double d = lua_type(v->L, idx) == LUA_TNUMBER ? (double)lua_tonumber(v->L, idx) : NAN;
+  if (!(d >= f->min && d <= f->max)) {   /* NaN fails too */
+    snprintf(range, sizeof range, "from %g to %.0f", f->min, f->max);
+    return fail(v, "expected seconds %s, got %s", range, describe(v, idx, got, sizeof got));
+  }
   if (v->copy) lua_pushnumber(v->L, (lua_Number)d);
   return 1;
 }
@@ -163,13 +204,12 @@ int emp_list_length(validator *v, int idx, const char *what, lua_Integer *n) {
   char got[48];
   lua_pushnil(L);
   while (lua_next(L, idx) != 0) {
-    lua_Number k;
-    if (lua_type(L, -2) != LUA_TNUMBER || (k = lua_tonumber(L, -2)) < 1 || k != floor(k) || k > EMP_MAX_EXACT_INT) {
+    if (!whole_in_range(L, -2, 1, EMP_MAX_EXACT_INT)) {
       emp_describe(L, -2, got, sizeof got);
       return fail(v, what, got, NULL);
     }
     count++;
-    if ((lua_Integer)k > max) max = (lua_Integer)k;
+    if ((lua_Integer)lua_tonumber(L, -2) > max) max = (lua_Integer)lua_tonumber(L, -2);
     lua_pop(L, 1);
   }
   if (count != max) return fail(v, "is a list with holes (nil before the last item)", NULL, NULL);
@@ -182,7 +222,7 @@ static int check_string_list(validator *v, int idx) {
   lua_Integer n, i;
   int out = 0;
   char got[48];
-  if (!lua_istable(L, idx)) return fail(v, "expected a list of strings, got %s", emp_describe(L, idx, got, sizeof got), NULL);
+  if (!lua_istable(L, idx)) return fail(v, "expected a list of strings, got %s", describe(v, idx, got, sizeof got), NULL);
   if (!emp_list_length(v, idx, "expected a list of strings, found key %s", &n)) return 0;
   if (n == 0) {   /* an empty list is left out, never sent as {} */
     if (!v->copy) return 0;
@@ -204,11 +244,36 @@ static int check_string_list(validator *v, int idx) {
   return 1;
 }
 
+/* A non-empty list of ids (the list endpoint's environment_ids). */
+static int check_id_list(validator *v, int idx) {
+  static const emp_field id = { "id", EMP_T_INTEGER, 0, NULL, NULL, 1, EMP_MAX_EXACT_INT };
+  lua_State *L = v->L;
+  lua_Integer n, i;
+  int out = 0;
+  char got[48];
+  if (!lua_istable(L, idx)) return fail(v, "expected a list of ids, got %s", describe(v, idx, got, sizeof got), NULL);
+  if (!emp_list_length(v, idx, "expected a list of ids, found key %s", &n)) return 0;
+  if (n == 0) return fail(v, "must not be empty (leave it out to list every environment)", NULL, NULL);
+  if (v->copy) {
+    lua_createtable(L, (int)n, 0);
+    out = lua_gettop(L);
+  }
+  for (i = 1; i <= n; i++) {
+    size_t old = enter_index(v, i);
+    lua_rawgeti(L, idx, i);
+    if (!check_integer(v, lua_gettop(L), &id)) return 0;
+    if (v->copy) lua_rawseti(L, out, i);
+    lua_pop(L, 1);
+    leave(v, old);
+  }
+  return 1;
+}
+
 static int check_metadata(validator *v, int idx) {
   lua_State *L = v->L;
   int out = 0;
   char got[48];
-  if (!lua_istable(L, idx)) return fail(v, "expected a table of key = value, got %s", emp_describe(L, idx, got, sizeof got), NULL);
+  if (!lua_istable(L, idx)) return fail(v, "expected a table of key = value, got %s", describe(v, idx, got, sizeof got), NULL);
   if (v->copy) {
     lua_newtable(L);
     out = lua_gettop(L);
@@ -225,9 +290,7 @@ static int check_metadata(validator *v, int idx) {
     if (lua_type(L, -1) == LUA_TSTRING) {
       if (!emp_check_string(v, lua_gettop(L), 0)) return 0;
     } else if (lua_type(L, -1) == LUA_TNUMBER) {
-      double d = (double)lua_tonumber(L, -1);
-      if (!isfinite(d)) return fail(v, "expected a string or a finite number, got %s", emp_describe(L, -1, got, sizeof got), NULL);
-      if (!marshal_number(v, d)) return 0;
+      if (!check_number(v, lua_gettop(L))) return 0;
     } else {
       return fail(v, "expected a string or a number, got %s", emp_describe(L, -1, got, sizeof got), NULL);
     }
@@ -255,47 +318,84 @@ static int check_key(validator *v, int idx) {
   return 1;
 }
 
-static int check_any(validator *v, int idx, int depth) {
+static int check_any(validator *v, int idx, int depth);
+
+/* A pass-through table goes out as a JSON array when its keys are exactly
+ * 1..n, and as an object when they are all strings. Anything else would be
+ * refused by cjson without naming the field (a sparse list), or sent with a
+ * key twice ({[1] = "a", ["1"] = "b"}): refused here, naming it. Sets
+ * *list to n, or to -1 for an object. */
+static int table_shape(validator *v, int idx, lua_Integer *list) {
   lua_State *L = v->L;
+  lua_Integer numbers = 0, strings = 0, max = 0;
   char got[48];
-  switch (lua_type(L, idx)) {
+  lua_pushnil(L);
+  while (lua_next(L, idx) != 0) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      if (!check_key(v, -1)) return 0;
+      strings++;
+    } else if (whole_in_range(L, -1, 1, EMP_MAX_EXACT_INT)) {
+      numbers++;
+      if ((lua_Integer)lua_tonumber(L, -1) > max) max = (lua_Integer)lua_tonumber(L, -1);
+    } else {
+      return fail(v, "has a key that JSON cannot carry (%s)", emp_describe(L, -1, got, sizeof got), NULL);
+    }
+  }
+  if (numbers > 0 && strings > 0)
+    return fail(v, "mixes list items with named fields: JSON has no such value", NULL, NULL);
+  if (numbers != max) return fail(v, "is a list with holes (nil before the last item)", NULL, NULL);
+  *list = numbers > 0 ? numbers : -1;
+  return 1;
+}
+
+static int check_any_table(validator *v, int idx, int depth) {
+  lua_State *L = v->L;
+  lua_Integer n, i;
+  int out = 0;
+  if (depth >= EMP_MAX_PASSTHROUGH_DEPTH)
+    return fail(v, "nests deeper than %s levels (a table that contains itself?)", "32", NULL);
+  luaL_checkstack(L, 6, "empirical: nesting");
+  if (!table_shape(v, idx, &n)) return 0;
+  if (v->copy) {
+    lua_createtable(L, n > 0 ? (int)n : 0, 0);
+    out = lua_gettop(L);
+  }
+  if (n > 0) {
+    for (i = 1; i <= n; i++) {
+      size_t old = enter_index(v, i);
+      lua_rawgeti(L, idx, i);
+      if (!check_any(v, lua_gettop(L), depth + 1)) return 0;
+      if (v->copy) lua_rawseti(L, out, i);
+      lua_pop(L, 1);
+      leave(v, old);
+    }
+    return 1;
+  }
+  lua_pushnil(L);
+  while (lua_next(L, idx) != 0) {
+    size_t old = enter_key(v, lua_tostring(L, -2));   /* a string: table_shape saw to it */
+    if (!check_any(v, lua_gettop(L), depth + 1)) return 0;
+    leave(v, old);
+    if (v->copy) {
+      lua_pushvalue(L, -3);
+      lua_insert(L, -2);
+      lua_rawset(L, out);
+    }
+    lua_pop(L, 1);
+  }
+  return 1;
+}
+
+static int check_any(validator *v, int idx, int depth) {
+  char got[48];
+  switch (lua_type(v->L, idx)) {
     case LUA_TBOOLEAN: return check_bool(v, idx);
     case LUA_TSTRING: return emp_check_string(v, idx, 0);
-    case LUA_TNUMBER: {
-      double d = (double)lua_tonumber(L, idx);
-      if (!isfinite(d)) return fail(v, "expected a finite number, got %s", emp_describe(L, idx, got, sizeof got), NULL);
-      return marshal_number(v, d);
-    }
-    case LUA_TTABLE: {
-      int out = 0;
-      if (depth >= EMP_MAX_PASSTHROUGH_DEPTH)
-        return fail(v, "nests deeper than %s levels (a table that contains itself?)", "32", NULL);
-      luaL_checkstack(L, 6, "empirical: nesting");
-      if (v->copy) {
-        lua_newtable(L);
-        out = lua_gettop(L);
-      }
-      lua_pushnil(L);
-      while (lua_next(L, idx) != 0) {
-        size_t old;
-        if (lua_type(L, -2) == LUA_TSTRING) {
-          if (!check_key(v, -2)) return 0;
-          old = enter_key(v, lua_tostring(L, -2));
-        } else if (lua_type(L, -2) == LUA_TNUMBER) old = enter_index(v, (long long)lua_tonumber(L, -2));
-        else return fail(v, "has a key that JSON cannot carry (%s)", emp_describe(L, -2, got, sizeof got), NULL);
-        if (!check_any(v, lua_gettop(L), depth + 1)) return 0;
-        leave(v, old);
-        if (v->copy) {
-          lua_pushvalue(L, -3);
-          lua_insert(L, -2);
-          lua_rawset(L, out);
-        }
-        lua_pop(L, 1);
-      }
-      return 1;
-    }
+    case LUA_TNUMBER: return check_number(v, idx);
+    case LUA_TTABLE: return check_any_table(v, idx, depth);
     default:
-      return fail(v, "cannot be sent as JSON (%s)", emp_describe(L, idx, got, sizeof got), NULL);
+      return fail(v, "cannot be sent as JSON (%s)", emp_describe(v->L, idx, got, sizeof got), NULL);
   }
 }
 
@@ -311,21 +411,33 @@ static const emp_field *find_field(const emp_schema *s, const char *name, size_t
 
 static int check_object(validator *v, int idx, const emp_schema *s, int top);
 
-static int check_field(validator *v, int idx, const emp_field *f) {
+static int check_typed(validator *v, int idx, const emp_field *f) {
   switch (f->type) {
     case EMP_T_STRING:        return emp_check_string(v, idx, f->flags);
+    case EMP_T_ENUM:          return check_enum(v, idx, f);
     case EMP_T_BOOL:          return check_bool(v, idx);
-    case EMP_T_ID:            return check_whole(v, idx, 1);
-    case EMP_T_COUNT:         return check_whole(v, idx, 0);
-    case EMP_T_SECONDS:       return check_seconds(v, idx);
+    case EMP_T_INTEGER:       return check_integer(v, idx, f);
+    case EMP_T_SECONDS:       return check_seconds(v, idx, f);
+    case EMP_T_NUMBER:        return check_number(v, idx);
     case EMP_T_OBJECT:        return check_object(v, idx, f->object, 0);
     case EMP_T_STRING_LIST:   return check_string_list(v, idx);
+    case EMP_T_ID_LIST:       return check_id_list(v, idx);
     case EMP_T_METADATA:      return check_metadata(v, idx);
     case EMP_T_ENV_OVERRIDES: return emp_check_env_overrides(v, idx);
-    case EMP_T_NUMBER:
-    case EMP_T_ARRAY:         return check_any(v, idx, 1);
+    case EMP_T_ID:            /* response types: no request field has them */
+    case EMP_T_ARRAY:
+    case EMP_T_OBJECT_LIST:   break;
   }
   return fail(v, "has a type this module does not know", NULL, NULL);
+}
+
+/* A secret's value never appears in a message ("expected a string, got a number"). */
+static int check_field(validator *v, int idx, const emp_field *f) {
+  int ok, outer = v->secret;
+  v->secret = outer || (f->flags & EMP_SECRET);
+  ok = check_typed(v, idx, f);
+  v->secret = outer;
+  return ok;
 }
 
 /* Check mode: one walk over the caller's keys, checking each as it comes,
@@ -436,10 +548,13 @@ static int check_object(validator *v, int idx, const emp_schema *s, int top) {
   return 1;
 }
 
-static void validator_init(validator *v, lua_State *L, emp_kind kind, int strict, int copy) {
+/* Unknown fields pass through (strict = false) only into a body: an
+ * endpoint without one has nowhere to send them. */
+static void validator_init(validator *v, lua_State *L, const emp_schema *s, emp_kind kind, int strict, int copy) {
   v->L = L;
   v->kind = kind;
-  v->strict = strict;
+  v->strict = strict || !emp_schema_has_body(s);
+  v->secret = 0;
   v->copy = copy;
   v->spliced = 0;
   v->path.len = 0;
@@ -457,7 +572,7 @@ int emp_validate(lua_State *L, const emp_schema *schema, int input, emp_kind kin
   validator v;
   int ok;
   if (!lua_istable(L, input)) return refuse_non_table(L, input, kind, what);
-  validator_init(&v, L, kind, strict, 1);
+  validator_init(&v, L, schema, kind, strict, 1);
   ok = check_object(&v, input, schema, 1);
   if (spliced) *spliced = v.spliced;
   return ok;
@@ -467,81 +582,8 @@ int emp_check_in_place(lua_State *L, const emp_schema *schema, int input, int st
   validator v;
   int top = lua_gettop(L), ok;
   if (!lua_istable(L, input)) return 0;
-  validator_init(&v, L, EMP_INVALID, strict, 0);
+  validator_init(&v, L, schema, EMP_INVALID, strict, 0);
   ok = check_object(&v, input, schema, 1);
   lua_settop(L, top);
   return ok;
-}
-
-/* --- requests ------------------------------------------------------------- */
-
-static int has_body(const emp_schema *s) {
-  const emp_field *f;
-  for (f = s->fields; f->name != NULL; f++)
-    if (!(f->flags & EMP_IN_PATH)) return 1;
-  return 0;
-}
-
-static int has_path_fields(const emp_schema *s) {
-  const emp_field *f;
-  for (f = s->fields; f->name != NULL; f++)
-    if (f->flags & EMP_IN_PATH) return 1;
-  return 0;
-}
-
-/* Push the endpoint's path with each {name} replaced by the validated whole
- * number from params: only digits ever reach a path. */
-static void push_path(lua_State *L, const emp_endpoint *ep, int params) {
-  char path[EMP_PATH_MAX];
-  const char *t = ep->path;
-  size_t n = 0;
-  while (*t != '\0' && n < sizeof path - 24) {
-    const char *close;
-    if (*t != '{' || (close = strchr(t, '}')) == NULL) { path[n++] = *t++; continue; }
-    {
-      char name[32], digits[24], *end = digits + sizeof digits, *start;
-      size_t len = (size_t)(close - t - 1);
-      if (len >= sizeof name) len = sizeof name - 1;
-      memcpy(name, t + 1, len);
-      name[len] = '\0';
-      emp_raw_field(L, params, name);
-      /* checked by check_whole: a whole number from 1 to 2^53 */
-      start = emp_digits_before(end, (unsigned long long)lua_tonumber(L, -1));
-      lua_pop(L, 1);
-      memcpy(path + n, start, (size_t)(end - start));
-      n += (size_t)(end - start);
-      t = close + 1;
-    }
-  }
-  lua_pushlstring(L, path, n);
-}
-
-int emp_marshal(lua_State *L, const emp_endpoint *ep, int params, int strict) {
-  int spliced = 0, body = has_body(ep->input);
-  /* The caller's table goes to cjson as it is when it is valid and needs no
-   * rewriting; a body without the path's fields (rerun) is always a copy. */
-  if ((!body || !has_path_fields(ep->input)) && emp_check_in_place(L, ep->input, params, strict)) {
-    lua_pushvalue(L, params);
-  } else if (!emp_validate(L, ep->input, params, EMP_INVALID, strict, "params", &spliced)) {
-    return 0;
-  }
-  push_path(L, ep, params);
-  if (!body) {
-    lua_pushnil(L);
-  } else {
-    const emp_field *f;
-    int out = lua_gettop(L) - 1;
-    if (!lua_rawequal(L, out, params))
-      for (f = ep->input->fields; f->name != NULL; f++)
-        if (f->flags & EMP_IN_PATH) {
-          lua_pushnil(L);
-          lua_setfield(L, out, f->name);
-        }
-    if (!emp_json_encode(L, out, spliced)) {
-      emp_error_push(L, EMP_INVALID, NULL, "could not be encoded as JSON: %s", lua_tostring(L, -1));
-      return 0;
-    }
-  }
-  lua_remove(L, -3);   /* the validated table */
-  return 1;
 }

@@ -43,15 +43,22 @@ describe("under load", function()
   end)
   teardown(function() fake:stop() end)
 
-  it("10,000 sequential gets on one client, after 10,000 more, keep descriptors and memory flat", function()
+  it("10,000 sequential gets on one client, twice, after 10,000 more, keep descriptors and memory flat", function()
     local client = helper.client(fake)
     for _ = 1, 10000 do assert(client:get(run_id)) end     -- warm: buffers, caches, the heap the GC lets grow
     settle()
-    local fds, rss = open_fds(), rss_kib()
-    for _ = 1, 10000 do assert(client:get(run_id)) end
-    settle()
+    -- Two windows of 10,000: a leak grows both alike, while the allocator
+    -- may take one step of a few MiB now and then (seen once in a long run).
+    local fds, growth = open_fds(), {}
+    for w = 1, 2 do
+      local rss = rss_kib()
+      for _ = 1, 10000 do assert(client:get(run_id)) end
+      settle()
+      growth[w] = rss_kib() - rss
+    end
     assert.is_true(open_fds() - fds <= MAX_FD_GROWTH, ("descriptors: %d, then %d"):format(fds, open_fds()))
-    assert.is_true(not CHECK_RSS or rss_kib() - rss < MAX_GROWTH_KIB, ("RSS grew by %d KiB"):format(rss_kib() - rss))
+    assert.is_true(not CHECK_RSS or math.min(growth[1], growth[2]) < MAX_GROWTH_KIB,
+                   ("RSS grew by %d KiB, then %d KiB"):format(growth[1], growth[2]))
     client:close()
   end)
 

@@ -2,10 +2,10 @@
 -- LuaLS (lua-language-server) definitions for the public API: completion and
 -- type checks in Neovim and other editors. Never loaded at run time.
 
----@alias empirical.ErrorKind "invalid"|"config"|"transport"|"http"|"decode"|"timeout"
+---@alias empirical.ErrorKind "invalid"|"config"|"transport"|"http"|"decode"|"timeout"|"interrupted"
 ---@alias empirical.Verdict "passed"|"failed"|"error"|"cancelled"|"running"
 ---@alias empirical.State "pending"|"queued"|"started"|"ended"|"error"|"cancelled"|"cancelling"
----@alias empirical.Operation "trigger"|"rerun"|"get"
+---@alias empirical.Operation "trigger"|"rerun"|"get"|"cancel"|"list"
 
 ---@class empirical.Error
 ---@field kind empirical.ErrorKind
@@ -16,6 +16,8 @@
 ---@field attempts? integer
 ---@field request? string "GET /api/test-runs/9"
 ---@field body? string the first KiB of a bad response
+---@field run_may_exist? boolean a trigger or re-run that may have created its run: look before triggering again
+---@field signal? "SIGINT"|"SIGTERM" kind "interrupted": the signal that ended the wait
 ---@field detail? empirical.Detail the last detail seen (wait's timeout and failures)
 ---@field polls? integer
 
@@ -105,6 +107,50 @@
 ---@field run_ended_at? string
 ---@field summary_url? string
 
+---@class empirical.CancelOptions
+---@field reason? string kept by the vendor for audit
+
+---@class empirical.ListFilter
+---@field id? integer
+---@field branch? string
+---@field state? empirical.State
+---@field result? "passed"|"failed"
+---@field environment_ids? integer[] sent comma-separated
+---@field interval_in_days? integer
+---@field page? integer from 1
+---@field per_page? integer 1 to 100 (20)
+
+---@class empirical.ListItem
+---@field id? integer
+---@field state? any older pages only, and not in the vendor's schema: passed through as it comes
+---@field total_count? number
+---@field success_count? number
+---@field failed_count? number
+---@field skipped_count? number
+---@field flaky_count? number
+---@field duration? number milliseconds
+---@field test_run_branch? string
+---@field environment_slug? string
+---@field environment_name? string
+---@field build_url? string
+---@field build_branch? string
+---@field commit? string
+---@field created_at? string
+
+---@class empirical.List
+---@field project? {id?: integer, name?: string, slug?: string, repo_name?: string}
+---@field test_runs? {items?: empirical.ListItem[]}
+---@field pagination? {page?: integer, per_page?: integer, total?: integer, total_pages?: integer}
+
+---@class empirical.OperationRow
+---@field name empirical.Operation
+---@field method string
+---@field path string
+---@field idempotent boolean
+---@field body boolean
+---@field path_params string[]
+---@field query string[]
+
 ---@class empirical.SummaryItem
 ---@field name? string
 ---@field status? string
@@ -114,12 +160,37 @@
 ---@field testRun empirical.TestRun
 ---@field flattenedSummaryDetails empirical.SummaryItem[]
 
+---@class empirical.ReportCounts
+---@field expected integer
+---@field unexpected integer
+---@field flaky integer
+---@field skipped integer
+
+---@class empirical.ReportEntry
+---@field title string
+---@field path string[] describe titles outermost first, then the title
+---@field file? string
+---@field line? integer
+---@field column? integer
+---@field project? string projectName
+---@field status? string the last result's: passed|failed|timedOut|interrupted|skipped
+---@field message? string the first non-blank line of the error, ANSI removed
+---@field error? string the whole stripped error, at most 4096 bytes
+---@field retries integer
+
+---@class empirical.Report
+---@field stats empirical.ReportCounts the report's own, or counted
+---@field counted empirical.ReportCounts counted from the tests
+---@field failed empirical.ReportEntry[]
+---@field flaky empirical.ReportEntry[]
+---@field errors {message: string, error: string}[] the report's own top-level errors
+
 ---@class empirical.WaitOptions
 ---@field interval? number seconds before the second poll (5)
 ---@field backoff? number (1.5)
 ---@field max_interval? number (30)
 ---@field timeout? number the whole wait (3600)
----@field max_poll_failures? integer (5)
+---@field max_poll_failures? integer failed polls in a row tolerated (default: any, until the timeout)
 ---@field on_poll? fun(detail: empirical.Detail, info: empirical.WaitInfo)
 ---@field on_poll_error? fun(err: empirical.Error, consecutive: integer, info: empirical.WaitInfo)
 ---@field sleep? fun(seconds: number)
@@ -141,10 +212,14 @@ local Request = {}
 ---@return empirical.Error|nil err
 function Request:poll() end
 
---- Block until done.
+--- Block until done. A signal caught with empirical.catch_signals() ends it: kind "interrupted".
 ---@return any|nil result
 ---@return empirical.Error|nil err
 function Request:wait() end
+
+--- End it now if still in flight (kind "interrupted"); a done request keeps its outcome.
+---@return true
+function Request:abort() end
 
 ---@class empirical.Client
 local Client = {}
@@ -165,6 +240,31 @@ function Client:rerun(id, opts) end
 ---@return empirical.Error|nil err
 function Client:get(id) end
 
+--- Cancel a run: POST /api/test-runs/{id}/cancel. A run that already ended: kind "http", status 412.
+---@param id integer
+---@param opts? empirical.CancelOptions
+---@return {message?: string}|nil answer
+---@return empirical.Error|nil err
+function Client:cancel(id, opts) end
+
+--- One page of the project's runs: GET /api/test-runs.
+---@param filter? empirical.ListFilter
+---@return empirical.List|nil page
+---@return empirical.Error|nil err
+function Client:list(filter) end
+
+--- Every run the filter matches, across pages, at most limit; a failed page gives `false, err` once.
+---@param filter? empirical.ListFilter
+---@param limit? integer
+---@return fun(): (empirical.ListItem|false|nil), empirical.Error|nil
+function Client:runs(filter, limit) end
+
+--- A run's Playwright report, parsed: its summary_url downloaded (the token only to the API's origin).
+---@param detail_or_id empirical.Detail|empirical.TestRun|integer
+---@return empirical.Report|nil report
+---@return empirical.Error|nil err
+function Client:report(detail_or_id) end
+
 ---@param id integer
 ---@param opts? empirical.WaitOptions
 ---@return empirical.Detail|nil detail
@@ -178,8 +278,8 @@ function Client:wait(id, opts) end
 ---@return empirical.WaitInfo[] infos
 function Client:wait_all(ids, opts) end
 
----@param op empirical.Operation
----@param ... any the method's arguments: params; id, opts; or id
+---@param op empirical.Operation|"report"
+---@param ... any the method's arguments: params; id, opts; or id (report: a detail or an id)
 ---@return empirical.Request|nil req
 ---@return empirical.Error|nil err
 function Client:start(op, ...) end
@@ -200,6 +300,8 @@ function Client:close() end
 ---@field VERSION string
 ---@field DEFAULT_BASE_URL string
 ---@field WAIT_DEFAULTS empirical.WaitOptions
+---@field OPERATIONS empirical.OperationRow[] the endpoints, one row each
+---@field ENVIRONMENT table<string, string> options read from environment variables (token = "EMPIRICALRUN_KEY", ...)
 local empirical = {}
 
 ---@param options? empirical.Options
@@ -230,6 +332,33 @@ function empirical.decode(op, status, body, headers) end
 ---@return empirical.Error
 function empirical.error(kind, message, fields) end
 
+--- Sleep; a caught signal ends it early.
+---@param seconds number
+---@return true|nil ok
+---@return empirical.Error|nil err kind "interrupted"
+function empirical.sleep(seconds) end
+
+--- Monotonic seconds.
+---@return number
+function empirical.now() end
+
+--- From now on SIGINT and SIGTERM end the module's blocking waits (kind "interrupted") instead of the process.
+---@return true
+function empirical.catch_signals() end
+
+--- Give SIGINT and SIGTERM back to the handlers they had before catch_signals.
+---@return true
+function empirical.release_signals() end
+
+--- The caught signal no wait has reported yet, without consuming it.
+---@return "SIGINT"|"SIGTERM"|nil
+function empirical.pending_signal() end
+
+--- The width of the terminal a file handle writes to, or nil when it is not a terminal.
+---@param file file*
+---@return integer|nil columns
+function empirical.terminal_width(file) end
+
 ---@param detail empirical.Detail
 ---@return empirical.Verdict
 function empirical.verdict(detail) end
@@ -253,6 +382,12 @@ function empirical.junit(detail, reruns) end
 ---@return string|nil xml
 ---@return string|nil err
 function empirical.junit_all(runs) end
+
+--- Read a Playwright JSON report, without I/O.
+---@param json_text string
+---@return empirical.Report|nil report
+---@return empirical.Error|nil err kind "decode" ("invalid" for a non-string)
+function empirical.parse_report(json_text) end
 
 --- Merge trigger tables left to right into a new one.
 ---@param ... empirical.TriggerParams|table|false|nil

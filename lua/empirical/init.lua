@@ -9,6 +9,7 @@
 -- types.
 local core = require("empirical.core")
 local report = require("empirical.report")
+local playwright = require("empirical.playwright")
 
 local getmetatable, setmetatable, type, next, error, tostring = getmetatable, setmetatable, type, next, error, tostring
 local ipairs, rawget, select, min, max, format = ipairs, rawget, select, math.min, math.max, string.format
@@ -33,35 +34,63 @@ local function fail(kind, field, text)
   return nil, core.error(kind, field .. ": " .. text, { field = field })
 end
 
+-- An environment variable's value; an empty one counts as unset, as shells
+-- leave them (`EMPIRICALRUN_API_URL= empirical ...`).
+local function env(name)
+  local value = getenv(name)
+  if value == "" then return nil end
+  return value
+end
+
+--- Options of empirical.new read from the environment when not given.
+M.ENVIRONMENT = {
+  token = "EMPIRICALRUN_KEY",
+  base_url = "EMPIRICALRUN_API_URL",
+}
+
 --- Create a client. See the README for the options and their defaults.
 function M.new(options)
   if options == nil then options = {} end
   if type(options) ~= "table" then
     return fail("config", "options", "expected a table, got " .. type(options))
   end
-  local opts = {}
+  local opts, from = {}, {}
   for k, v in next, options do opts[k] = v end
-  if opts.token == nil then opts.token = getenv("EMPIRICALRUN_KEY") end
+  for option, variable in next, M.ENVIRONMENT do
+    if opts[option] == nil then opts[option], from[option] = env(variable), variable end
+  end
   if opts.token == nil then
     return fail("config", "token", "no token given and EMPIRICALRUN_KEY is not set")
   end
-  if opts.base_url == nil then opts.base_url = getenv("EMPIRICALRUN_API_URL") or M.DEFAULT_BASE_URL end
+  if opts.base_url == nil then opts.base_url, from.base_url = M.DEFAULT_BASE_URL, nil end
   local on_event = opts.on_event     -- a function: the core keeps it, the schema holds only data
   if on_event ~= nil and type(on_event) ~= "function" then
     return fail("config", "on_event", "expected a function, got " .. type(on_event))
   end
   opts.on_event = nil
   local handle, err = core.client(opts, on_event)
-  if not handle then return nil, err end
+  if not handle then
+    local variable = err.field and from[err.field]
+    if variable then   -- say where the bad value came from: the user never wrote it here
+      err.message = err.message:gsub("^" .. err.field .. ":", err.field .. " (from " .. variable .. "):", 1)
+      err.variable = variable
+    end
+    return nil, err
+  end
   return setmetatable({ _core = handle }, Client)
 end
 
--- The params of an operation, from the arguments its method takes.
-local function rerun_params(id, opts)
-  local params = { id = id }
-  if opts ~= nil then
-    if type(opts) ~= "table" then return fail("invalid", "opts", "expected a table, got " .. type(opts)) end
-    for k, v in next, opts do
+-- The params of an operation, from the arguments its method takes: an op
+-- whose path holds the run id takes (id [, opts]), the others (params).
+local function params_of(op, a, b)
+  if #op.path_params == 0 then
+    if a == nil and not op.body then return {} end   -- list() lists everything
+    return a
+  end
+  local params = { id = a }
+  if b ~= nil then
+    if type(b) ~= "table" then return fail("invalid", "opts", "expected a table, got " .. type(b)) end
+    for k, v in next, b do
       if k == "id" then return fail("invalid", "opts.id", "pass the run id as the first argument") end
       params[k] = v
     end
@@ -69,30 +98,159 @@ local function rerun_params(id, opts)
   return params
 end
 
-local PARAMS = {
-  trigger = function(params) return params end,
-  rerun = rerun_params,
-  get = function(id) return { id = id } end,
-}
+-- The endpoints, by name, as the core lists them: one row each.
+local OPERATIONS = {}
+local NAMES = {}
+for _, op in ipairs(core.OPERATIONS) do OPERATIONS[op.name], NAMES[#NAMES + 1] = op, op.name end
+NAMES = table.concat(NAMES, ", ")
+M.OPERATIONS = core.OPERATIONS
 
---- Trigger a run: PUT /api/test-runs. Returns data.test_run {id, state, test_run_branch, created_at}.
-function Client:trigger(params)
-  check_self(self, "trigger")
-  return self._core:call("trigger", params)
+-- One method per endpoint (client:trigger(params), client:rerun(id, opts),
+-- client:get(id), client:cancel(id, opts), client:list(filter)); the README's
+-- table and lua/empirical/_meta.lua say what each takes and returns.
+for name, op in next, OPERATIONS do
+  Client[name] = function(self, a, b)
+    check_self(self, name)
+    local params, err = params_of(op, a, b)
+    if not params then return nil, err end
+    return self._core:call(name, params)
+  end
 end
 
---- Re-run a run: POST /api/test-runs/{id}/re-run. opts: only_failed, send_notifications.
-function Client:rerun(id, opts)
-  check_self(self, "rerun")
-  local params, err = rerun_params(id, opts)
-  if not params then return nil, err end
-  return self._core:call("rerun", params)
+--- Every run the list endpoint returns for filter, across pages, lazily:
+-- `for run, err in client:runs(filter, limit) do ... end`. At most limit
+-- runs (default: all). A page that fails ends the loop after giving the body
+-- `false, err` once, so an error is never mistaken for the end of the list.
+function Client:runs(filter, limit)
+  check_self(self, "runs")
+  local problem
+  if filter ~= nil and type(filter) ~= "table" then
+    problem = select(2, fail("invalid", "filter", "expected a table, got " .. type(filter)))
+  elseif limit ~= nil and not (type(limit) == "number" and limit >= 1 and limit % 1 == 0) then
+    problem = select(2, fail("invalid", "limit", "expected a whole number >= 1, got " .. tostring(limit)))
+  end
+  local query = {}
+  if type(filter) == "table" then for k, v in next, filter do query[k] = v end end
+  query.page = query.page or 1
+  local items, i, given, last_page = {}, 0, 0, false
+  return function()
+    if problem then
+      local err = problem
+      problem, last_page, items, i = nil, true, {}, 0
+      return false, err
+    end
+    if limit and given >= limit then return nil end
+    while i >= #items do
+      if last_page then return nil end
+      local page, err = self:list(query)
+      if not page then
+        last_page = true
+        return false, err
+      end
+      items, i = page.test_runs and page.test_runs.items or {}, 0
+      local p = page.pagination
+      local per_page = query.per_page or 20
+      if p and type(p.total_pages) == "number" then last_page = query.page >= p.total_pages
+      else last_page = #items < per_page end        -- older pages: no pagination object
+      if #items == 0 then last_page = true end
+      query.page = query.page + 1
+    end
+    i, given = i + 1, given + 1
+    return items[i]
+  end
 end
 
---- Read a run: GET /api/test-runs/{id}. Returns data.test_run {project, testRun, flattenedSummaryDetails}.
-function Client:get(id)
-  check_self(self, "get")
-  return self._core:call("get", { id = id })
+-- the report ------------------------------------------------------------------
+
+-- The report URL of a run detail (get's result, or its testRun), or nil, err.
+local function summary_url_of(detail)
+  local run = type(detail) == "table" and (type(detail.testRun) == "table" and detail.testRun or detail) or nil
+  if type(run) ~= "table" or run.id == nil then
+    return fail("invalid", "detail",
+                "expected a run id or a run detail (client:get's result), got " .. type(detail))
+  end
+  local url = run.summary_url
+  if type(url) ~= "string" or url == "" then
+    return fail("invalid", "summary_url", format("run %s has no report yet (its summary_url is %s; state %s)",
+      tostring(run.id), url == nil and "null" or "empty", tostring(run.state)))
+  end
+  return url
+end
+
+-- client:start("report", detail_or_id): a request made of steps: a get
+-- (when given an id), the download of summary_url, then parse_report. It
+-- answers poll, wait and abort like the core's requests.
+local Download = {}
+Download.__index = Download
+Download.__name = "empirical.request"
+
+-- Take the step the finished request's outcome leads to.
+local function advance(self, result, err)
+  if result ~= nil and self.stage == "get" then
+    local url
+    url, err = summary_url_of(result)
+    if url then
+      self.stage = "download"
+      self.req, err = self.core:start("report", url)
+      if self.req then return false end
+    end
+    result = nil
+  elseif result ~= nil then
+    result, err = playwright.parse(result)
+    if not result then err.message = "the run's report: " .. err.message end
+  end
+  self.done, self.result, self.err = true, result, err
+  return true, result, err
+end
+
+function Download:poll()
+  if self.done then return true, self.result, self.err end
+  local done, result, err = self.req:poll()
+  if not done then return false end
+  local finished = advance(self, result, err)
+  return finished, self.result, self.err
+end
+
+function Download:wait()
+  while not self.done do advance(self, self.req:wait()) end
+  if self.result ~= nil then return self.result end
+  return nil, self.err
+end
+
+function Download:abort()
+  if not self.done then
+    self.req:abort()
+    local _, err = self.req:wait()
+    self.done, self.err = true, err
+  end
+  return true
+end
+
+local function start_download(self, x)
+  local first, url, err = { core = self._core, done = false }
+  if type(x) == "number" then
+    first.stage = "get"
+    first.req, err = self._core:start("get", { id = x })
+  else
+    url, err = summary_url_of(x)
+    if url then
+      first.stage = "download"
+      first.req, err = self._core:start("report", url)
+    end
+  end
+  if not first.req then return nil, err end
+  return setmetatable(first, Download)
+end
+
+--- The Playwright report of a run, parsed (empirical.parse_report's
+-- result): downloads summary_url through the client (the token only to the
+-- API's own origin; redirects followed without it). x: a run detail, or a
+-- run id (then the run is read first).
+function Client:report(x)
+  check_self(self, "report")
+  local req, err = start_download(self, x)
+  if not req then return nil, err end
+  return req:wait()
 end
 
 -- many at once ---------------------------------------------------------------
@@ -104,9 +262,12 @@ end
 -- client share its connections and run together.
 function Client:start(op, a, b)
   check_self(self, "start")
-  local make = PARAMS[op]
-  if not make then error(("empirical: unknown operation %q (trigger, rerun or get)"):format(tostring(op)), 2) end
-  local params, err = make(a, b)
+  if op == "report" then return start_download(self, a) end
+  local row = OPERATIONS[op]
+  if not row then
+    return fail("invalid", "op", format("unknown operation %s (%s)", tostring(op), NAMES))
+  end
+  local params, err = params_of(row, a, b)
   if not params then return nil, err end
   return self._core:start(op, params)
 end
@@ -126,7 +287,18 @@ local function settle(handle, requests, results, errs)
         end
       end
     end
-    if left > 0 then handle:wait_io(0.05) end
+    if left > 0 then
+      local _, interrupted = handle:wait_io(0.05)
+      if interrupted then   -- a caught signal: cut what is in flight, and say so for each
+        for i = 1, #requests do
+          if requests[i] then
+            requests[i]:abort()
+            errs[i], requests[i] = interrupted, false
+          end
+        end
+        return interrupted
+      end
+    end
   end
 end
 
@@ -141,7 +313,9 @@ local function run_all(self, op, list, name)
   if not ok then return nil, problem end
   local requests, results, errs = {}, {}, {}
   for i = 1, #list do
-    local req, err = self._core:start(op, PARAMS[op](list[i]))
+    local params, err = params_of(OPERATIONS[op], list[i])
+    local req = false
+    if params then req, err = self._core:start(op, params) end
     requests[i], errs[i] = req or false, err
   end
   settle(self._core, requests, results, errs)
@@ -169,7 +343,7 @@ M.WAIT_DEFAULTS = {
   backoff = 1.5,         -- each delay is the last one times this...
   max_interval = 30,     -- ...up to this
   timeout = 3600,        -- the whole wait
-  max_poll_failures = 5, -- consecutive failed polls tolerated (after the transport's own retries)
+  max_poll_failures = nil, -- failed polls in a row tolerated; nil: any number, until the timeout
   last_poll_seconds = 1, -- the poll at the deadline gets at least this long
 }
 
@@ -188,23 +362,31 @@ local function check_wait_options(opts)
     if not want then return fail("invalid", "opts." .. tostring(k), "unknown option") end
     if type(v) ~= want then return fail("invalid", "opts." .. k, format("expected a %s, got %s", want, type(v))) end
     if want == "number" and not (v > 0 and v < math.huge) then
-      return fail("invalid", "opts." .. k, "must be a positive finite number")
+      return fail("invalid", "opts." .. k, "must be a positive finite number, got " .. tostring(v))
     end
   end
   if opts.backoff and opts.backoff < 1 then return fail("invalid", "opts.backoff", "must be at least 1") end
+  if opts.max_poll_failures and opts.max_poll_failures % 1 ~= 0 then
+    return fail("invalid", "opts.max_poll_failures", "must be a whole number")
+  end
   return opts
 end
 
--- A failed poll worth trying again: the network, a deadline, a garbled
--- answer, or a server that said "later". Bad ids, bad tokens, unknown runs
--- and a closed client fail the wait at once.
-local function transient(err)
-  local kind, status = err.kind, err.status
-  if kind == "transport" or kind == "timeout" or kind == "decode" then return true end
-  return kind == "http" and (status == 408 or status == 429 or (status or 0) >= 500)
+-- Callbacks observe; they never decide the outcome. An error one raises is
+-- caught, reported once per wait on stderr, and the wait goes on.
+local function observe(w, name, fn, ...)
+  local ok, problem = pcall(fn, ...)
+  if not ok and not w.reported then
+    w.reported = true
+    io.stderr:write(format("empirical: %s raised an error (ignored, and later ones not reported): %s\n",
+                           name, tostring(problem)))
+  end
 end
 
--- One run being waited for: what wait knows of it after each poll.
+-- One run being waited for: what wait knows of it after each poll. A failed
+-- poll is tried again when the core calls it retryable (the network, a
+-- deadline, 408, 429, 5xx), until the timeout or max_poll_failures in a
+-- row; anything else (a 401, a 404, a garbled answer) ends the wait.
 local function poll_outcome(w, detail, err, o, now)
   local info = w.info
   info.polls, info.elapsed = info.polls + 1, now - w.started
@@ -214,20 +396,30 @@ local function poll_outcome(w, detail, err, o, now)
     local states = info.states
     if states[#states] ~= state then states[#states + 1] = state end
     info.superseded = state == "cancelled" and states[#states - 1] == "pending"
-    if o.on_poll then o.on_poll(detail, info) end
+    if o.on_poll then observe(w, "on_poll", o.on_poll, detail, info) end
     if TERMINAL[state] then w.detail = detail end
     return
   end
   w.failures = w.failures + 1
   err.detail, err.polls = w.last, info.polls
-  if not transient(err) then w.err = err return end
-  if w.failures > o.max_poll_failures then
+  if err.retryable ~= true then w.err = err return end
+  if o.max_poll_failures and w.failures > o.max_poll_failures then
     err.message = format("%d polls in a row failed (max_poll_failures = %d); the last: %s",
                          w.failures, o.max_poll_failures, err.message)
     w.err = err
     return
   end
-  if o.on_poll_error then o.on_poll_error(err, w.failures, info) end
+  if o.on_poll_error then observe(w, "on_poll_error", o.on_poll_error, err, w.failures, info) end
+end
+
+-- The wait's sleep: the core's (which a caught signal ends), or the
+-- caller's, for event loops. A sleep that raises or returns nil, err ends
+-- the wait with that error.
+local function pause(sleep, seconds)
+  local ok, done, err = pcall(sleep, seconds)
+  if not ok then return core.error("interrupted", "opts.sleep raised: " .. tostring(done)) end
+  if done == nil and err ~= nil then return err end
+  return nil
 end
 
 --- Poll several runs together until each is ended, error or cancelled.
@@ -264,10 +456,11 @@ function Client:wait_all(ids, opts)
       end
       requests[i], failures[i] = req or false, err
     end
-    settle(self._core, requests, results, failures)
+    local stopped = settle(self._core, requests, results, failures)
     for i, w in ipairs(waits) do
       if not (w.detail or w.err) then
-        poll_outcome(w, results[i], failures[i], o, now())
+        if stopped then w.err = stopped
+        else poll_outcome(w, results[i], failures[i], o, now()) end
         if w.detail or w.err then pending = pending - 1 end
       end
     end
@@ -283,7 +476,13 @@ function Client:wait_all(ids, opts)
       break
     end
     if pending > 0 then
-      sleep(min(interval, left))
+      stopped = pause(sleep, min(interval, left))
+      if stopped then
+        for _, w in ipairs(waits) do
+          if not (w.detail or w.err) then w.err, stopped.detail = stopped, w.last end
+        end
+        break
+      end
       interval = min(interval * o.backoff, max_interval)
     end
   end
@@ -296,7 +495,9 @@ end
 -- err.kind is "timeout" and err.detail is the last detail seen. See
 -- WAIT_DEFAULTS for opts; also on_poll(detail, info) after each poll,
 -- on_poll_error(err, consecutive) after each tolerated failure, and
--- sleep(seconds) for event loops (default: the core's, which blocks).
+-- sleep(seconds) for event loops (default: the core's, which blocks, and
+-- which a signal caught with empirical.catch_signals() ends: then err.kind
+-- is "interrupted").
 function Client:wait(id, opts)
   check_self(self, "wait")
   if id == nil then return fail("invalid", "id", "is required") end
@@ -438,7 +639,19 @@ M.junit = report.junit
 M.junit_all = report.junit_all
 M.failed_tests = report.failed_tests
 
+--- Read a Playwright JSON report (a run's summary_url) without I/O: counts,
+-- failed and flaky tests with file, line and first message line.
+M.parse_report = playwright.parse
+
 --- Make an error object like the module's own: core.error(kind, message, fields).
 M.error = core.error
+
+-- Waiting and signals (see the README's "Interrupting a wait").
+M.sleep = core.sleep
+M.now = core.now
+M.catch_signals = core.catch_signals
+M.release_signals = core.release_signals
+M.pending_signal = core.pending_signal
+M.terminal_width = core.terminal_width
 
 return M
