@@ -240,6 +240,9 @@ static int transport_error(lua_State *L, emp_request *r) {
                          r->client->max_response_bytes);
   else if (r->header_overflow)
     err = emp_error_push(L, EMP_DECODE, NULL, "the response headers are larger than %d bytes", EMP_MAX_HEADER_BYTES);
+  else if (r->code == CURLE_OUT_OF_MEMORY && r->status > 0)   /* libcurl's own cap on one header line */
+    err = emp_error_push(L, EMP_DECODE, NULL, "the response headers are larger than libcurl accepts "
+                         "(a header line over 100 KiB)");
   else
     err = emp_error_push(L, deadline_hit ? EMP_TIMEOUT : EMP_TRANSPORT, NULL, "%s", what);
   if (r->status > 0) emp_error_set_int(L, err, "status", r->status);
