@@ -12,19 +12,11 @@ local json = require("empirical.fake.json")
 local null = json.null
 local M = {}
 
--- The endpoints as the core lists them, until the core exports its table.
-local OPERATIONS = core.OPERATIONS or {
-  { name = "trigger", method = "PUT", path = "/api/test-runs", body = true },
-  { name = "rerun", method = "POST", path = "/api/test-runs/{id}/re-run", body = true },
-  { name = "get", method = "GET", path = "/api/test-runs/{id}" },
-  { name = "cancel", method = "POST", path = "/api/test-runs/{id}/cancel", body = true },
-  { name = "list", method = "GET", path = "/api/test-runs",
-    query = { "id", "branch", "state", "result", "environment_ids", "interval_in_days", "page", "per_page" } },
-}
+-- The endpoints: the core's own table (name, method, path template, query).
+local OPERATIONS = core.OPERATIONS
 
 -- How a query string's values become the Lua values encode checks: numbers
 -- where the vendor reads numbers, a list where it reads comma-separated ids.
--- A value that is not a number stays a string, for encode to refuse by name.
 local QUERY_NUMBERS = { id = true, page = true, per_page = true, interval_in_days = true }
 local QUERY_LISTS = { environment_ids = true }
 local LIST_DEFAULTS = { page = 1, per_page = 20 }
@@ -32,10 +24,15 @@ local LIST_DEFAULTS = { page = 1, per_page = 20 }
 local TERMINAL = { ended = true, error = true, cancelled = true }
 local RUNNING = { pending = true, queued = true, started = true }
 
+-- Each path template as a pattern whose captures are its {names}, in order.
 local ROUTES = {}
 for _, op in ipairs(OPERATIONS) do
-  local pattern, ids = op.path:gsub("%p", "%%%0"):gsub("%%{id%%}", "([^/]+)")
-  ROUTES[#ROUTES + 1] = { op = op, method = op.method, pattern = "^" .. pattern .. "$", has_id = ids > 0 }
+  local names = {}
+  local pattern = op.path:gsub("%p", "%%%0"):gsub("%%{(%w+)%%}", function(name)
+    names[#names + 1] = name
+    return "([^/]+)"
+  end)
+  ROUTES[#ROUTES + 1] = { op = op, pattern = "^" .. pattern .. "$", names = names }
 end
 
 local function fail(status, message)
@@ -166,29 +163,39 @@ end
 
 -- Requests --------------------------------------------------------------------
 
--- The operation a request is for, and the id in its path.
+-- A decimal number as a Lua number; anything else ("abc", "0x10", "") stays a
+-- string, for encode to refuse by name.
+local function number_or_string(text)
+  return text:match("^%-?%d+%.?%d*[eE]?[-+]?%d*$") and tonumber(text) or text
+end
+
+-- The operation a request is for, and its path's values by name.
 local function route(req)
   for _, r in ipairs(ROUTES) do
-    if r.method == req.method then
-      local match = req.route:match(r.pattern)
-      if match then return r.op, r.has_id and match or nil end
+    if r.op.method == req.method then
+      local values = { req.route:match(r.pattern) }
+      if values[1] then
+        local named = {}
+        for i, name in ipairs(r.names) do named[name] = values[i] end
+        return r.op, named
+      end
     end
   end
 end
 
--- What encode is given: the body or the query, with the path's id as `id`.
-local function params_of(op, req, id)
+-- What encode is given: the body or the query, and the path's values.
+local function params_of(op, req, path_values)
   local params = {}
-  if op.query then
+  if op.query and op.query[1] then
     local unescape = require("socket.url").unescape
     for pair in req.query:gmatch("[^&]+") do
       local name, value = pair:match("^([^=]*)=?(.*)$")
       name, value = unescape(name), unescape(value)
       if QUERY_NUMBERS[name] then
-        value = tonumber(value) or value
+        value = number_or_string(value)
       elseif QUERY_LISTS[name] then
         local list = {}
-        for item in (value .. ","):gmatch("([^,]*),") do list[#list + 1] = tonumber(item) or item end
+        for item in (value .. ","):gmatch("([^,]*),") do list[#list + 1] = number_or_string(item) end
         value = list
       end
       params[name] = value
@@ -197,17 +204,18 @@ local function params_of(op, req, id)
     local body, err = json.decode(req.body)
     if body == nil then return nil, "Request body is not valid JSON: " .. err end
     if type(body) ~= "table" then return body end   -- for encode to refuse by name
-    if id and body.id ~= nil then return nil, "id: unknown field (the run's id is in the path)" end
+    for name in pairs(path_values) do
+      if body[name] ~= nil then return nil, name .. ": unknown field (the run's id is in the path)" end
+    end
     params = body
   end
-  if id then params.id = tonumber(id) or id end
+  for name, value in pairs(path_values) do params[name] = number_or_string(value) end
   return params
 end
 
 -- encode's verdict on a request: true, or nil and its message.
 local function validate(fake, name, params)
-  local ok, request, err = pcall(empirical.encode, name, params, { strict = fake.strict })
-  if not ok then return true end   -- an operation this build of the core does not know yet
+  local request, err = empirical.encode(name, params, { strict = fake.strict })
   if not request then return nil, err.message end
   return true
 end
@@ -267,7 +275,7 @@ function HANDLERS.cancel(fake, p)
   if not run then return status, answer end
   local state = M.progress(fake, run)
   if TERMINAL[state] then
-    return fail(412, ("Test run %d is already %s and cannot be cancelled"):format(run.id, state))
+    return fail(412, ("Test run %d is already in a terminal state (%s)"):format(run.id, state))
   end
   if state ~= "cancelling" then
     stop(fake, run, "cancelled", p.reason or "", state ~= "started")
@@ -322,9 +330,9 @@ function M.handle(fake, req)
   if req.headers.authorization ~= "Bearer " .. fake.token then
     return fail(401, "Unauthorized: invalid or missing API key")
   end
-  local op, id = route(req)
+  local op, path_values = route(req)
   if not op then return fail(404, "Not found") end
-  local params, problem = params_of(op, req, id)
+  local params, problem = params_of(op, req, path_values)
   if params == nil then return fail(400, problem) end
   local ok, message = validate(fake, op.name, params)
   if not ok then return fail(400, message) end

@@ -109,7 +109,7 @@ local SCENARIO = {
     local ok = v == "json" or v == "none" or v == "malformed" or v == "oversized"
       or (is_count(v, 400) and v <= 599)
     return ok and v, "must be json, none, malformed, oversized or an HTTP status from 400 to 599" end },
-  report_bytes = { 32 * 1024 * 1024 + 1,
+  report_bytes = { 64 * 1024 * 1024 + 1,   -- over the client's default max_response_bytes
     function(v) return is_count(v, 1) and v, "must be a whole number of bytes" end },
   running_counts = { "numbers", function(v)
     return (v == "numbers" or v == "null" or v == "missing") and v, "must be numbers, null or missing" end },

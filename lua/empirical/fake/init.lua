@@ -57,7 +57,8 @@
 --                       "malformed" (cut in half) | "oversized" (report_bytes
 --                       long) | an HTTP status 400-599 (e.g. 403, 404: the
 --                       storage's XML error)
---   report_bytes        32 MiB + 1: the size of an oversized report
+--   report_bytes        64 MiB + 1 (over the client's default cap): the
+--                       size of an oversized report
 --   running_counts      "numbers" | "null" | "missing": the counts while a
 --                       run is pending, queued or started
 -- A test: name, outcome (passed | failed | flaky | skipped), and optionally
