@@ -252,6 +252,7 @@ function Fake:handle(req, conn)
   -- A bug of the fake's own is a 500 the test sees, not a dropped connection.
   local ok, status, payload = pcall(function()
     if id then return report.answer(self, id) end
+    if req.route:sub(1, 5) ~= "/api/" then return 404, { data = json.null, error = { message = "Not found" } } end
     return api.handle(self, req)
   end)
   if not ok then
@@ -267,6 +268,7 @@ end
 function Fake:serve(on_ready)
   server.serve {
     host = self.host, port = self.port, tls_cert = self.tls_cert, tls_key = self.tls_key, max_idle = self.max_idle,
+    exit_with_pipe = self.exit_with_pipe,
     handle = function(req, conn) return self:handle(req, conn) end,
     stopped = function() return self.stopping end,
     on_ready = function(url)

@@ -39,6 +39,9 @@
 --                       "http://localhost:{port}" for another origin)
 --   tls_cert, tls_key   PEM files: with both, https through lua-sec
 --   max_idle            600: exit after this long with no request
+--   exit_with_pipe      false; spawn sets it: exit once the process that
+--                       started the fake closes its end of the pipe (exits,
+--                       crashes), so a fake never outlives its script
 --   scenario            what new runs do (below); reset() restores it
 --   lua                 spawn only: the interpreter (default lua5.4)
 --
@@ -106,6 +109,7 @@ M.OPTIONS = {
   tls_cert = { nil, "string" },
   tls_key = { nil, "string" },
   max_idle = { 600, "number" },
+  exit_with_pipe = { false, "boolean" },
   scenario = { nil, "table" },
 }
 
@@ -232,6 +236,9 @@ function M.spawn(options)
       value = type(value) == "table" and json.encode(value) or tostring(value)
       args[#args + 1] = ("%q,%q"):format("--" .. name:gsub("_", "-"), value)
     end
+  end
+  if opts.exit_with_pipe == false and (options or {}).exit_with_pipe == nil then
+    args[#args + 1] = '"--exit-with-pipe","true"'
   end
   local code = ("require('empirical.fake').main{%s}"):format(table.concat(args, ","))
   -- The fake runs on Lua 5.4 (or options.lua). It gets this process's module

@@ -59,6 +59,8 @@ local function result(t, status, retry, start, seconds, index)
               stderr = json.list({}), retry = retry, startTime = api.iso(start), annotations = json.list({}),
               attachments = json.list({}) }
   if status == "failed" then
+    r.stdout = { { text = ("navigating to /%s\n"):format((t.title:lower():gsub("%W+", "-"))) } }
+    r.stderr = { { text = "[WebServer] GET /api/session 500\n" } }
     r.error, r.errors = failure(t)
     r.errorLocation = r.error.location
     local dir = ("%s/test-results/%s-%s"):format(ROOT, spec_id(t.file, t.title):sub(1, 10), t.project)
@@ -117,7 +119,8 @@ function M.build(fake, run)
     if not seen[t.project] then
       seen[t.project] = true
       projects[#projects + 1] = { outputDir = ROOT .. "/test-results", repeatEach = 1, retries = RETRIES,
-                                  metadata = {}, id = t.project, name = t.project, testDir = ROOT,
+                                  metadata = { actualWorkers = WORKERS }, id = t.project, name = t.project,
+                                  testDir = ROOT,
                                   testIgnore = json.list({}), testMatch = { "**/*.@(spec|test).?(c|m)[jt]s?(x)" },
                                   timeout = TIMEOUT }
     end
@@ -135,7 +138,9 @@ function M.build(fake, run)
       configFile = ROOT .. "/playwright.config.ts", rootDir = ROOT, forbidOnly = false, fullyParallel = true,
       globalSetup = null, globalTeardown = null, globalTimeout = 0, grep = {}, grepInvert = null, maxFailures = 0,
       metadata = { actualWorkers = WORKERS }, preserveOutput = "always", projects = json.list(projects), quiet = false,
-      reporter = { { "json", { outputFile = "results.json" } } }, reportSlowTests = { max = 5, threshold = 300000 },
+      reporter = { { "html", { outputFolder = "playwright-report", open = "never" } },
+                   { "json", { outputFile = "results.json" } }, { "list", null } },
+      reportSlowTests = { max = 5, threshold = 300000 },
       shard = null, tags = json.list({}), updateSnapshots = "missing", updateSourceMethod = "patch",
       version = VERSION, workers = WORKERS, webServer = null,
     },

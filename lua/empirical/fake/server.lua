@@ -80,8 +80,9 @@ local function new_scheduler()
   end
 
   -- Wait up to max_wait for sockets and timers; resume what is ready.
-  function S.step(server, on_accept, max_wait)
-    local readers, writers, owner = { server }, {}, {}
+  -- False when `watched` (a descriptor, see M.serve) says to stop.
+  function S.step(server, on_accept, max_wait, watched)
+    local readers, writers, owner = { server, watched }, {}, {}
     local now, timeout = socket.gettime(), max_wait
     for co, w in pairs(waiting) do
       if w.mode == "read" then
@@ -95,6 +96,7 @@ local function new_scheduler()
     local readable, writable = socket.select(readers, writers, timeout)
     local ready = {}
     for _, s in ipairs(readable) do
+      if s == watched then return false end
       if s == server then on_accept() else ready[#ready + 1] = owner[s] end
     end
     for _, s in ipairs(writable) do ready[#ready + 1] = owner[s] end
@@ -105,6 +107,7 @@ local function new_scheduler()
     for _, co in ipairs(ready) do
       if waiting[co] then S.resume(co) end
     end
+    return true
   end
 
   return S
@@ -200,9 +203,14 @@ local function serve_connection(opts, sock, conn)
   sock:close()
 end
 
+-- Standard output as select sees it: on Linux a pipe's write end reads as
+-- ready (an error) once nobody holds its read end.
+local STDOUT = { getfd = function() return 1 end, dirty = function() return false end }
+
 --- Serve until opts.stopped() is true, or opts.max_idle seconds pass with no
 -- request. opts: host, port, tls_cert, tls_key (PEM files: both for https),
--- max_idle, handle(req, conn) -> answer, on_ready(url) once the port is bound.
+-- max_idle, handle(req, conn) -> answer, on_ready(url) once the port is bound,
+-- exit_with_pipe (stop when standard output, a pipe, loses its reader).
 function M.serve(opts)
   local server = assert(socket.bind(opts.host, opts.port, 1024))   -- a fan-out connects all at once
   server:settimeout(0)
@@ -230,8 +238,9 @@ function M.serve(opts)
     end
   end
   if opts.on_ready then opts.on_ready(("%s://%s:%d"):format(scheme, opts.host, port)) end
+  local watched = opts.exit_with_pipe and STDOUT or nil
   while not opts.stopped() and socket.gettime() - last_activity < opts.max_idle do
-    scheduler.step(server, accept, 0.5)
+    if not scheduler.step(server, accept, 0.5, watched) then break end
   end
   server:close()
 end
