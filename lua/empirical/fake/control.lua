@@ -72,13 +72,14 @@ local function normalize_test(t, i, lines)
   if t.describe then
     n.describe, n.title = {}, t.name
     for j, title in ipairs(t.describe) do n.describe[j] = title end
-    n.name = table.concat(t.describe, " > ") .. " > " .. t.name
+    if #t.describe > 0 then n.name = table.concat(t.describe, " > ") .. " > " .. t.name end
   else
     n.describe = {}
     for part in (t.name .. " > "):gmatch("(.-) > ") do n.describe[#n.describe + 1] = part end
     n.title = table.remove(n.describe)
   end
-  n.file = t.file or ("tests/%s.spec.ts"):format(((n.describe[1] or n.title):lower():gsub("%W+", "-")))
+  local stem = (n.describe[1] or n.title):lower():gsub("[^%w\128-\255]+", "-"):gsub("^%-+", ""):gsub("%-+$", "")
+  n.file = t.file or ("tests/%s.spec.ts"):format(stem == "" and "test" or stem)
   lines[n.file] = (lines[n.file] or 0) + 1
   n.line = t.line or 5 * lines[n.file] + #n.describe
   n.column = t.column or 2 * #n.describe + 3
