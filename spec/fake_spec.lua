@@ -303,6 +303,32 @@ describe("spawning the fake", function()
     assert.matches("usage: fake_api.lua", out)
   end)
 
+  it("ends a spawned fake with the script that started it, even one that dies", function()
+    local script = os.tmpname()
+    local f = assert(io.open(script, "w"))
+    f:write([[
+      local fake = assert(require("empirical.fake").spawn { max_idle = 120 })
+      print(fake.url)
+      io.stdout:flush()
+      os.exit(1)   -- no stop(), no garbage collection: as if killed
+    ]])
+    f:close()
+    local p = assert(io.popen(("LUA_PATH=%s lua5.4 %s"):format(helper.shell_quote(package.path), script)))
+    local url = p:read("*l")
+    p:close()
+    os.remove(script)
+    assert.matches("^http://", url)
+    local socket = require("socket")
+    local gone = false
+    for _ = 1, 100 do                                          -- without it, the fake would stay 120 s
+      local c = socket.connect("127.0.0.1", tonumber(url:match(":(%d+)$")))
+      if not c then gone = true break end
+      c:close()
+      socket.sleep(0.1)
+    end
+    assert.is_true(gone, "the fake outlived its script")
+  end)
+
   it("serves with the launcher's flags: port, token, environments, project", function()
     local port = helper.free_port()
     local pipe = assert(io.popen(("lua5.4 examples/fake_api.lua --port %d --token t0k --environments a,b --max-idle 30"

@@ -155,8 +155,19 @@ M.DEFAULT_TESTS = {
   { name = "orders > lists past orders", outcome = "passed" },
 }
 
-local USAGE = "usage: fake_api.lua [--port N] [--host H] [--token T] [--speed X] [--environments a,b]"
-  .. " [--scenario JSON] [--OPTION VALUE ...]\n(options: lua/empirical/fake/init.lua)\n"
+local USAGE = "usage: %s [--port N] [--token T] [--speed X] [--environments a,b] [--scenario JSON] ...\n"
+  .. "flags (tables as JSON; what each does: the README's \"The fake API\"):\n"
+do
+  local flags = {}
+  for name, o in pairs(M.OPTIONS) do flags[#flags + 1] = ("--%s %s"):format(name:gsub("_", "-"), o[2]) end
+  table.sort(flags)
+  local line = " "
+  for _, flag in ipairs(flags) do
+    if #line + #flag > 76 then USAGE, line = USAGE .. line .. "\n", " " end
+    line = line .. " " .. flag
+  end
+  USAGE = USAGE .. line .. "\n"
+end
 
 local function from_flag(name, value)
   local o = M.OPTIONS[name]
@@ -182,7 +193,8 @@ end
 function M.main(argv)
   local options, i = {}, 1
   local function usage(problem)
-    io.stderr:write(problem and ("fake_api.lua: " .. problem .. "\n") or "", USAGE)
+    local name = (argv[0] or "empirical.fake"):match("[^/]*$")
+    io.stderr:write(problem and (name .. ": " .. problem .. "\n") or "", USAGE:format(name))
     os.exit(problem and 3 or 0)
   end
   while i <= #argv do
