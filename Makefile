@@ -63,11 +63,11 @@ export LUA_CPATH := ./$(MODULE_DIR)/?.so;;
 PORTABLE_SPECS := $(addprefix spec/,encode_spec.lua decode_spec.lua client_spec.lua wait_spec.lua api_spec.lua \
                     download_spec.lua signals_spec.lua \
                     report_spec.lua faults_spec.lua load_spec.lua security_spec.lua fake_spec.lua \
-                    playwright_spec.lua)
+                    playwright_spec.lua poll_spec.lua)
 SPECS := $(if $(filter 5.4,$(LUA_VERSION)),spec,$(PORTABLE_SPECS))
 LUA_VERSIONS := 5.1 5.3 jit 5.4
 
-.PHONY: all module spec-modules deps test-deps lint bench test test-all demo install install-fake clean help check-valgrind check-asan fuzz
+.PHONY: all module nvim spec-modules deps test-deps lint bench test test-all demo install install-fake clean help check-valgrind check-asan fuzz
 
 # The module is built by a second make, started after `deps`, so that the
 # pkg-config flags are read with the packages in place.
@@ -76,6 +76,7 @@ all: deps
 
 help:
 	@echo "make          build $(MODULE)"
+	@echo "make nvim     build lua/empirical/core.so for Neovim's LuaJIT: the repository is then the Neovim plugin"
 	@echo "make test     run all specs (busted on Lua $(LUA_VERSION); LUA_VERSION=5.1|5.3|5.4|jit)"
 	@echo "make test-all the specs on every supported Lua: $(LUA_VERSIONS)"
 	@echo "make lint     luacheck over lua/, examples/ and spec/ (.luacheckrc)"
@@ -113,12 +114,23 @@ $(MODULE): $(OBJECTS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(OBJECTS) $(LIBS)
 
+# The Neovim plugin's module: the LuaJIT build, where Neovim's loader looks
+# for it (lua/empirical/core.so on 'runtimepath'). Plugin managers run this
+# on any system, so the Debian check runs only where dpkg exists. The copy is
+# renamed into place: a running Neovim keeps the file it loaded.
+NVIM_DEBS := libluajit2-5.1-dev libcurl4-openssl-dev lua-cjson pkg-config gcc make
+nvim:
+	@if command -v dpkg-query >/dev/null; then $(MAKE) --no-print-directory deps DEB_PACKAGES="$(NVIM_DEBS)"; fi
+	@$(MAKE) --no-print-directory LUA_VERSION=jit module
+	cp build/jit/empirical/core.so lua/empirical/core.tmp.so && mv -f lua/empirical/core.tmp.so lua/empirical/core.so
+
 # What the specs need, installed in one go (one apt-get line when not root).
 test-deps:
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(TEST_DEBS)"
 
-# On 5.4 the Neovim and OpenResty specs load the LuaJIT build too; on the
-# other Luas the fake they start runs on 5.4 and loads the 5.4 build.
+# On 5.4 the OpenResty spec loads the LuaJIT build too (the Neovim spec
+# builds a fresh copy of the repository with `make nvim`); on the other Luas
+# the fake the specs start runs on 5.4 and loads the 5.4 build.
 spec-modules: test-deps all
 	@if [ "$(LUA_VERSION)" = 5.4 ]; then $(MAKE) --no-print-directory LUA_VERSION=jit module; \
 	else $(MAKE) --no-print-directory LUA_VERSION=5.4 module; fi
@@ -178,16 +190,21 @@ fuzz: all
 	  grep -E "stat::number_of_executed_units|Done" build/fuzz/fuzz_$$f.log; \
 	done
 
-# The benchmark: a C floor built here, nginx-light with the echo module.
+# The benchmark: the raw C floor and the fair floor (a Lua module on one
+# reused easy handle) built here, nginx-light with the echo module, hyperfine.
 build/bench/floor: bench/floor.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -o $@ $< $(CURL_CFLAGS) $(CURL_LIBS)
 
+build/bench/floor_lua.so: bench/floor_lua.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -fPIC -shared -Wall -Wextra -Werror $(LUA_CFLAGS) $(CURL_CFLAGS) -o $@ $< $(CURL_LIBS)
+
 bench: test-deps all
-	@command -v valgrind >/dev/null || $(MAKE) deps DEB_PACKAGES=valgrind
+	@for p in valgrind:valgrind hyperfine:hyperfine; do command -v $${p%%:*} >/dev/null || $(MAKE) deps DEB_PACKAGES=$${p#*:}; done
 	@dpkg-query -W -f='$${Status}\n' libnginx-mod-http-echo 2>/dev/null | grep -q '^install ok installed' || \
 	  $(MAKE) deps DEB_PACKAGES=libnginx-mod-http-echo
-	@$(MAKE) --no-print-directory build/bench/floor
+	@$(MAKE) --no-print-directory build/bench/floor build/bench/floor_lua.so
 	$(LUA) bench/run.lua $(BENCH_FLAGS)
 
 demo:
@@ -206,4 +223,4 @@ install-fake:
 	install -m 0644 lua/empirical/fake/*.lua $(DESTDIR)$(PREFIX)/share/lua/$(LUA_ABI)/empirical/fake/
 
 clean:
-	rm -rf build empirical/core.so
+	rm -rf build empirical/core.so lua/empirical/core.so doc/tags

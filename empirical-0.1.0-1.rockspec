@@ -37,6 +37,7 @@ build = {
     ["empirical"] = "lua/empirical/init.lua",
     ["empirical.report"] = "lua/empirical/report.lua",
     ["empirical.playwright"] = "lua/empirical/playwright.lua",
+    ["empirical.poll"] = "lua/empirical/poll.lua",
     ["empirical._meta"] = "lua/empirical/_meta.lua",   -- LuaLS definitions, never required
   },
 }

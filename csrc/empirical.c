@@ -16,9 +16,12 @@
 #include "transport.h"
 #include "validate.h"
 
-static const emp_endpoint *check_op(lua_State *L, int arg) {
-  const emp_endpoint *ep = emp_endpoint_find(luaL_checkstring(L, arg));
-  if (ep == NULL) luaL_argerror(L, arg, lua_pushfstring(L, "unknown operation (%s)", emp_endpoint_names()));
+/* The endpoint named at arg, or NULL with nil and an error pushed. */
+static const emp_endpoint *find_op(lua_State *L, int arg) {
+  const emp_endpoint *ep = lua_type(L, arg) == LUA_TSTRING ? emp_endpoint_find(lua_tostring(L, arg)) : NULL;
+  if (ep == NULL)
+    emp_fail(L, EMP_INVALID, "op", "unknown operation %s (%s)",
+             lua_type(L, arg) == LUA_TSTRING ? lua_tostring(L, arg) : luaL_typename(L, arg), emp_endpoint_names());
   return ep;
 }
 
@@ -59,8 +62,9 @@ static void push_operations(lua_State *L) {
 
 /* core.encode(op, params [, strict]) -> {method=, path=, body=?} | nil, err */
 static int core_encode(lua_State *L) {
-  const emp_endpoint *ep = check_op(L, 1);
+  const emp_endpoint *ep = find_op(L, 1);
   int strict = lua_isnoneornil(L, 3) ? 1 : lua_toboolean(L, 3);
+  if (ep == NULL) return 2;
   lua_settop(L, 2);
   if (!emp_marshal(L, ep, 2, strict)) {
     lua_pushnil(L);
@@ -78,13 +82,18 @@ static int core_encode(lua_State *L) {
 
 /* core.decode(op, status, body [, content_type [, location]]) -> result | nil, err */
 static int core_decode(lua_State *L) {
-  const emp_endpoint *ep = check_op(L, 1);
+  const emp_endpoint *ep = find_op(L, 1);
   emp_response res;
-  res.status = (long)luaL_checkinteger(L, 2);
+  if (ep == NULL) return 2;
+  if (!(lua_type(L, 2) == LUA_TNUMBER && lua_tonumber(L, 2) >= 100 && lua_tonumber(L, 2) <= 999))
+    return emp_fail(L, EMP_INVALID, "status", "expected an HTTP status from 100 to 999, got %s", luaL_typename(L, 2));
+  if (!lua_isnoneornil(L, 3) && lua_type(L, 3) != LUA_TSTRING)
+    return emp_fail(L, EMP_INVALID, "body", "expected a string, got %s", luaL_typename(L, 3));
+  res.status = (long)lua_tonumber(L, 2);
   res.body = luaL_optlstring(L, 3, "", &res.len);
   res.body_index = lua_isnoneornil(L, 3) ? 0 : 3;
-  res.content_type = luaL_optstring(L, 4, NULL);
-  res.location = luaL_optstring(L, 5, NULL);
+  res.content_type = lua_type(L, 4) == LUA_TSTRING ? lua_tostring(L, 4) : NULL;   /* else: not told */
+  res.location = lua_type(L, 5) == LUA_TSTRING ? lua_tostring(L, 5) : NULL;
   if (emp_decode(L, ep, &res)) return 1;
   lua_pushnil(L);
   lua_insert(L, -2);

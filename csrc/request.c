@@ -304,6 +304,11 @@ static void finish(lua_State *L, emp_request *r, int uv) {
     transport_error(L, r);
   }
   err = lua_gettop(L);
+  if (r->code == CURLE_OK) {   /* a poller's next try honours the server's Retry-After */
+    curl_off_t after = 0;
+    curl_easy_getinfo(r->easy, CURLINFO_RETRY_AFTER, &after);
+    if (after > 0) emp_error_set_int(L, err, "retry_after", (long long)after);
+  }
   if (r->why != NULL) {
     lua_getfield(L, err, "message");
     lua_pushfstring(L, "%s (not retried: %s)", lua_tostring(L, -1), r->why);

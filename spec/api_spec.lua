@@ -27,6 +27,29 @@ describe("the operations", function()
   end)
 end)
 
+describe("every public function", function()
+  it("fails as nil, err with a kind, whatever it is given", function()
+    for _, call in ipairs {
+      function() return empirical.encode("delete", {}) end,
+      function() return empirical.encode(nil) end,
+      function() return empirical.encode("get", "5") end,
+      function() return empirical.decode("nope", 200, "{}") end,
+      function() return empirical.decode("get", "200", "{}") end,
+      function() return empirical.decode("get", 200, { "body" }) end,
+      function() return empirical.decode("get", 7, "") end,
+      function() return empirical.parse_report(nil) end,
+      function() return empirical.new("token") end,
+      function() return empirical.compose({}, "x") end,
+    } do
+      local result, err = call()
+      assert.is_nil(result)
+      assert.equal("table", type(err))
+      assert.truthy(err.kind == "invalid" or err.kind == "config", tostring(err.kind))
+      assert.truthy(tostring(err):find("^empirical: "), tostring(err))
+    end
+  end)
+end)
+
 describe("encode", function()
   describe("cancel", function()
     it("is a POST with no body, or with the reason when one is given", function()
@@ -223,6 +246,13 @@ describe("on the wire", function()
     assert.same({ reason = "rolled back" }, cjson.decode(log[2].body))
     assert.equal("application/json", log[2].headers["content-type"])
     assert.equal("Bearer " .. fake.token, log[2].headers.authorization)
+  end)
+
+  it("gives the server's Retry-After on the error, for a poller's next try", function()
+    fake:script { method = "GET", status = 503, body = "", headers = { ["Retry-After"] = "120" } }
+    local _, err = client:get(7)
+    assert.same({ "http", 503, 120, 1 }, { err.kind, err.status, err.retry_after, err.attempts })
+    assert.truthy(err.message:find("max_retry_after", 1, true), err.message)
   end)
 
   it("retries a cancel like a get: it is safe to repeat", function()

@@ -170,7 +170,10 @@ describe("encode", function()
     end
   end)
 
-  it("raises on misuse: an unknown operation", function()
-    assert.has_error(function() empirical.encode("delete", { id = 1 }) end)
+  it("refuses an unknown operation, naming the five it knows", function()
+    local req, err = empirical.encode("delete", { id = 1 })
+    assert.is_nil(req)
+    assert.same({ "invalid", "op" }, { err.kind, err.field })
+    assert.truthy(err.message:find("trigger, rerun, get, cancel or list", 1, true), err.message)
   end)
 end)

@@ -186,9 +186,11 @@
 ---@field errors {message: string, error: string}[] the report's own top-level errors
 
 ---@class empirical.WaitOptions
----@field interval? number seconds before the second poll (5)
----@field backoff? number (1.5)
----@field max_interval? number (30)
+---@field interval? number the budget: one poll per interval on average (5)
+---@field min_interval? number never two polls closer (1)
+---@field max_interval? number nor further apart (30)
+---@field history? number[] durations in seconds of the project's recent runs
+---@field clock? fun(): number the clock sleep is measured by (empirical.now)
 ---@field timeout? number the whole wait (3600)
 ---@field max_poll_failures? integer failed polls in a row tolerated (default: any, until the timeout)
 ---@field on_poll? fun(detail: empirical.Detail, info: empirical.WaitInfo)

@@ -10,6 +10,7 @@
 local core = require("empirical.core")
 local report = require("empirical.report")
 local playwright = require("empirical.playwright")
+local poll = require("empirical.poll")
 
 local getmetatable, setmetatable, type, next, error, tostring = getmetatable, setmetatable, type, next, error, tostring
 local ipairs, rawget, select, min, max, format = ipairs, rawget, select, math.min, math.max, string.format
@@ -337,21 +338,24 @@ end
 
 -- wait ---------------------------------------------------------------------
 
---- Named defaults of client:wait, in seconds.
+--- Named defaults of client:wait, in seconds. When to poll is
+-- empirical.poll's schedule: on average no more often than every interval,
+-- rarely while the run's end is far, often near it.
 M.WAIT_DEFAULTS = {
-  interval = 5,          -- first delay between polls
-  backoff = 1.5,         -- each delay is the last one times this...
-  max_interval = 30,     -- ...up to this
-  timeout = 3600,        -- the whole wait
+  interval = poll.DEFAULTS.interval,         -- the budget: one poll per interval, on average
+  min_interval = poll.DEFAULTS.min_interval, -- never two polls of a run closer than this...
+  max_interval = poll.DEFAULTS.max_interval, -- ...nor further apart than this (Retry-After may ask more)
+  timeout = 3600,          -- the whole wait
   max_poll_failures = nil, -- failed polls in a row tolerated; nil: any number, until the timeout
-  last_poll_seconds = 1, -- the poll at the deadline gets at least this long
+  last_poll_seconds = 1,   -- the poll at the deadline gets at least this long
 }
 
 local TERMINAL = { ended = true, error = true, cancelled = true }
 
 local WAIT_OPTIONS = {
-  interval = "number", backoff = "number", max_interval = "number", timeout = "number",
-  max_poll_failures = "number", on_poll = "function", on_poll_error = "function", sleep = "function",
+  interval = "number", min_interval = "number", max_interval = "number", timeout = "number",
+  max_poll_failures = "number", history = "table", on_poll = "function", on_poll_error = "function",
+  sleep = "function", clock = "function",
 }
 
 local function check_wait_options(opts)
@@ -365,7 +369,6 @@ local function check_wait_options(opts)
       return fail("invalid", "opts." .. k, "must be a positive finite number, got " .. tostring(v))
     end
   end
-  if opts.backoff and opts.backoff < 1 then return fail("invalid", "opts.backoff", "must be at least 1") end
   if opts.max_poll_failures and opts.max_poll_failures % 1 ~= 0 then
     return fail("invalid", "opts.max_poll_failures", "must be a whole number")
   end
@@ -437,30 +440,38 @@ function Client:wait_all(ids, opts)
   local d, o = M.WAIT_DEFAULTS, {}          -- the caller's table is never written to
   for k, v in next, d do o[k] = v end
   for k, v in next, given do o[k] = v end
-  local interval, now, sleep = o.interval, core.now, o.sleep or core.sleep
-  local max_interval = max(o.max_interval, interval)
+  local now, sleep = o.clock or core.now, o.sleep or core.sleep
   local started = now()
   local deadline = started + o.timeout
   local waits, details, errs, infos = {}, {}, {}, {}
   for i = 1, #ids do
-    waits[i] = { id = ids[i], started = started, failures = 0,
+    local schedule, bad = poll.new { interval = o.interval, min_interval = given.min_interval,
+                                     max_interval = given.max_interval, history = o.history }
+    if not schedule then return nil, bad end
+    waits[i] = { id = ids[i], started = started, failures = 0, schedule = schedule,
                  info = { id = ids[i], index = i, polls = 0, elapsed = 0, states = {}, superseded = false } }
   end
   local pending = #ids
   while pending > 0 do
-    local requests, results, failures = {}, {}, {}
+    -- Poll, together, every run whose schedule says it is due.
+    local requests, results, failures, polled, t = {}, {}, {}, {}, now()
     for i, w in ipairs(waits) do
       local req, err = false, nil
-      if not (w.detail or w.err) then
-        req, err = self._core:start("get", { id = w.id }, max(deadline - now(), d.last_poll_seconds))
+      if not (w.detail or w.err) and w.schedule:next(t) <= 0 then
+        req, err = self._core:start("get", { id = w.id }, max(deadline - t, d.last_poll_seconds))
+        polled[i] = true
       end
       requests[i], failures[i] = req or false, err
     end
     local stopped = settle(self._core, requests, results, failures)
     for i, w in ipairs(waits) do
-      if not (w.detail or w.err) then
+      if not (w.detail or w.err) and polled[i] then
         if stopped then w.err = stopped
-        else poll_outcome(w, results[i], failures[i], o, now()) end
+        else
+          local at = now()
+          poll_outcome(w, results[i], failures[i], o, at)
+          if results[i] then w.schedule:observe(results[i], at) else w.schedule:failed(failures[i], at) end
+        end
         if w.detail or w.err then pending = pending - 1 end
       end
     end
@@ -476,14 +487,19 @@ function Client:wait_all(ids, opts)
       break
     end
     if pending > 0 then
-      stopped = pause(sleep, min(interval, left))
-      if stopped then
-        for _, w in ipairs(waits) do
-          if not (w.detail or w.err) then w.err, stopped.detail = stopped, w.last end
-        end
-        break
+      local t2, due = now(), left
+      for _, w in ipairs(waits) do
+        if not (w.detail or w.err) then due = min(due, w.schedule:next(t2)) end
       end
-      interval = min(interval * o.backoff, max_interval)
+      if due > 0 then
+        stopped = pause(sleep, due)
+        if stopped then
+          for _, w in ipairs(waits) do
+            if not (w.detail or w.err) then w.err, stopped.detail = stopped, w.last end
+          end
+          break
+        end
+      end
     end
   end
   for i, w in ipairs(waits) do details[i], errs[i], infos[i] = w.detail, w.err, w.info end
@@ -495,9 +511,9 @@ end
 -- err.kind is "timeout" and err.detail is the last detail seen. See
 -- WAIT_DEFAULTS for opts; also on_poll(detail, info) after each poll,
 -- on_poll_error(err, consecutive) after each tolerated failure, and
--- sleep(seconds) for event loops (default: the core's, which blocks, and
--- which a signal caught with empirical.catch_signals() ends: then err.kind
--- is "interrupted").
+-- sleep(seconds) and clock() for event loops (default: the core's, which
+-- blocks, and which a signal caught with empirical.catch_signals() ends:
+-- then err.kind is "interrupted"; and its monotonic clock).
 function Client:wait(id, opts)
   check_self(self, "wait")
   if id == nil then return fail("invalid", "id", "is required") end
