@@ -608,7 +608,8 @@ int emp_request_start(lua_State *L) {
   if ((r->easy = emp_client_take_easy(c)) == NULL)
     return emp_fail(L, EMP_CONFIG, NULL, "could not set up libcurl (out of memory)");
   if (!set_up(r, lua_tostring(L, target), body, body_len,
-              !same_origin ? c->anonymous_headers : body ? c->body_headers : c->headers, loopback))
+              !same_origin ? c->anonymous_headers : body ? c->body_headers :
+              strcmp(ep->method, "GET") == 0 ? c->headers : c->post_headers, loopback))
     return emp_fail(L, EMP_CONFIG, NULL, "libcurl refused the request options");
   lua_settop(L, uv - 1);
   send_attempt(r, 1);
