@@ -41,14 +41,19 @@ MODULE_DIR := build/$(LUA_VERSION)
 endif
 MODULE  := $(MODULE_DIR)/empirical/core.so
 
-# Debian packages every target needs; `make deps` installs the missing ones.
-# The specs also start Neovim and nginx with lua-nginx-module, both on
-# OpenResty's LuaJIT (luajit2: Debian's plain luajit conflicts with
-# libnginx-mod-http-lua).
-DEB_PACKAGES := $(sort $(LUA_DEBS) lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson lua-busted lua-socket \
-                  lua-expat lua-sec openssl pkg-config gcc make luarocks \
-                  luajit2 libluajit2-5.1-dev neovim nginx-light libnginx-mod-http-lua \
-                  python3-yaml python3-jsonschema)# spec/conformance_spec.lua's mock, on Debian's python3
+# Debian packages: `make deps` installs the missing ones of DEB_PACKAGES,
+# which is what building the module needs; the targets that need more pass
+# their own list. The fake API (make demo, the specs) runs on Lua 5.4 with
+# luasocket, lua-sec for https. The specs also start Neovim and nginx with
+# lua-nginx-module, both on OpenResty's LuaJIT (luajit2: Debian's plain
+# luajit conflicts with libnginx-mod-http-lua), and spec/conformance_spec.lua's
+# mock on Debian's python3.
+MODULE_DEBS := $(sort $(LUA_DEBS) lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson pkg-config gcc make)
+FAKE_DEBS   := lua-socket lua-sec
+TEST_DEBS   := $(sort $(MODULE_DEBS) $(FAKE_DEBS) lua-busted lua-expat openssl luarocks \
+                 luajit2 libluajit2-5.1-dev neovim nginx-light libnginx-mod-http-lua \
+                 python3-yaml python3-jsonschema)
+DEB_PACKAGES := $(MODULE_DEBS)
 
 export LUA_PATH  := ./lua/?.lua;./lua/?/init.lua;;
 export LUA_CPATH := ./$(MODULE_DIR)/?.so;;
@@ -62,7 +67,7 @@ PORTABLE_SPECS := $(addprefix spec/,encode_spec.lua decode_spec.lua client_spec.
 SPECS := $(if $(filter 5.4,$(LUA_VERSION)),spec,$(PORTABLE_SPECS))
 LUA_VERSIONS := 5.1 5.3 jit 5.4
 
-.PHONY: all module nvim spec-modules deps lint bench test test-all demo install clean help check-valgrind check-asan fuzz
+.PHONY: all module nvim spec-modules deps test-deps lint bench test test-all demo install install-fake clean help check-valgrind check-asan fuzz
 
 # The module is built by a second make, started after `deps`, so that the
 # pkg-config flags are read with the packages in place.
@@ -78,10 +83,11 @@ help:
 	@echo "make bench    the benchmark of bench/README.md against a local nginx-light (BENCH_FLAGS=--quick)"
 	@echo "make demo     install the empirical command under build/demo and run its gate against the bundled fake API"
 	@echo "make install  PREFIX=$(PREFIX) DESTDIR=  install the module and the empirical command"
-	@echo "make deps     install missing Debian packages (as root), or print the command"
+	@echo "make install-fake  PREFIX=$(PREFIX) DESTDIR=  install the fake API (empirical.fake; needs lua-socket)"
+	@echo "make deps     install the Debian packages the module needs (as root), or print the command"
 	@echo "make check-valgrind  the specs that drive the core ($(VALGRIND_SPECS)) under valgrind memcheck"
 	@echo "make check-asan      every spec against a build with -fsanitize=address,undefined"
-	@echo "make fuzz     libFuzzer on the encode and decode paths, FUZZ_SECONDS=$(FUZZ_SECONDS) each"
+	@echo "make fuzz     libFuzzer with ASan and UBSan on encode, decode, parse_report and the client's callbacks, FUZZ_SECONDS=$(FUZZ_SECONDS) each"
 
 # Installs what is missing when run as root with apt; otherwise prints the
 # one command to run, and stops.
@@ -118,10 +124,16 @@ nvim:
 	@$(MAKE) --no-print-directory LUA_VERSION=jit module
 	cp build/jit/empirical/core.so lua/empirical/core.tmp.so && mv -f lua/empirical/core.tmp.so lua/empirical/core.so
 
+# What the specs need, installed in one go (one apt-get line when not root).
+test-deps:
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(TEST_DEBS)"
+
 # On 5.4 the OpenResty spec loads the LuaJIT build too (the Neovim spec
-# builds a fresh copy of the repository with `make nvim`).
-spec-modules: all
-	@if [ "$(LUA_VERSION)" = 5.4 ]; then $(MAKE) --no-print-directory LUA_VERSION=jit module; fi
+# builds a fresh copy of the repository with `make nvim`); on the other Luas
+# the fake the specs start runs on 5.4 and loads the 5.4 build.
+spec-modules: test-deps all
+	@if [ "$(LUA_VERSION)" = 5.4 ]; then $(MAKE) --no-print-directory LUA_VERSION=jit module; \
+	else $(MAKE) --no-print-directory LUA_VERSION=5.4 module; fi
 
 test: spec-modules
 	@$(LUA) $(BUSTED) --cpath="./$(MODULE_DIR)/?.so" --output=spec/summary.lua $(SPECS)
@@ -138,7 +150,7 @@ test-all:
 # included: any definite leak or invalid access fails the target.
 VALGRIND_SPECS := spec/client_spec.lua spec/decode_spec.lua spec/encode_spec.lua spec/faults_spec.lua spec/wait_spec.lua \
                   spec/concurrency_spec.lua spec/api_spec.lua spec/download_spec.lua spec/signals_spec.lua
-check-valgrind: all
+check-valgrind: test-deps all
 	@command -v valgrind >/dev/null || $(MAKE) deps DEB_PACKAGES=valgrind
 	valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=9 \
 	  $(LUA) $(BUSTED) -o TAP $(VALGRIND_SPECS) > build/valgrind.tap
@@ -147,8 +159,13 @@ check-valgrind: all
 # The whole suite against a sanitizer build of the module. The interpreter
 # is not instrumented, so the runtime is preloaded; leaks are valgrind's job
 # (LeakSanitizer would count the interpreter's own exit-time allocations).
+# float-cast-overflow (a double too large for the integer it is converted
+# to) is not in gcc's "undefined" group: asked for by name where the
+# compiler knows it (gcc and clang 14 do).
+FLOAT_CAST = $(shell $(1) -fsanitize=float-cast-overflow -x c -c /dev/null -o /dev/null 2>/dev/null && \
+               echo -fsanitize=float-cast-overflow -fno-sanitize-recover=float-cast-overflow)
 ASAN_DIR   := build/asan
-ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+ASAN_FLAGS  = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined $(call FLOAT_CAST,$(CC))
 check-asan: spec-modules
 	@mkdir -p $(ASAN_DIR)/empirical
 	$(CC) $(ASAN_FLAGS) -std=c99 -D_POSIX_C_SOURCE=200809L -fPIC -shared -Wall -Wextra -Werror $(LUA_CFLAGS) $(CURL_CFLAGS) \
@@ -157,14 +174,17 @@ check-asan: spec-modules
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 EMPIRICAL_SANITIZER=asan \
 	LUA_CPATH="./$(ASAN_DIR)/?.so;;" $(LUA) $(BUSTED) --cpath="./$(ASAN_DIR)/?.so" --output=spec/summary.lua spec
 
-# libFuzzer harnesses (spec/fuzz/) over the encode and decode paths, with
-# ASan and UBSan. New inputs go to build/fuzz; the seeds in spec/fuzz/corpus.
+# libFuzzer harnesses (spec/fuzz/) over encode, decode, parse_report and the
+# client's callbacks, with ASan and UBSan. New inputs go to build/fuzz; the
+# seeds in spec/fuzz/corpus. Run from the repository root (the oracles are
+# read from spec/fuzz/, the Lua layer from lua/). An input that runs 30 s
+# is a hang (a normal one takes well under a second).
 FUZZ_SECONDS ?= 600
-FUZZ_FLAGS   := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-FUZZERS      := decode encode report
+FUZZ_FLAGS    = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $(call FLOAT_CAST,clang)
+FUZZERS      := decode encode report callbacks
 build/fuzz/fuzz_%: spec/fuzz/fuzz_%.c spec/fuzz/fuzz_common.h $(SOURCES) $(HEADERS)
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_FLAGS) $(LUA_CFLAGS) $(CURL_CFLAGS) -Icsrc -o $@ $< $(SOURCES) $(LUA_LIBS) $(CURL_LIBS) -lm
+	clang $(FUZZ_FLAGS) $(LUA_CFLAGS) $(CURL_CFLAGS) -Icsrc -pthread -o $@ $< $(SOURCES) $(LUA_LIBS) $(CURL_LIBS) -lm
 
 fuzz: all
 	@command -v clang >/dev/null || $(MAKE) deps DEB_PACKAGES=clang
@@ -172,7 +192,7 @@ fuzz: all
 	@for f in $(FUZZERS); do \
 	  mkdir -p build/fuzz/corpus-$$f; \
 	  echo "fuzz_$$f for $(FUZZ_SECONDS) s"; \
-	  build/fuzz/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 \
+	  build/fuzz/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=30 -print_final_stats=1 \
 	    build/fuzz/corpus-$$f spec/fuzz/corpus/$$f 2> build/fuzz/fuzz_$$f.log \
 	    || { tail -40 build/fuzz/fuzz_$$f.log; exit 1; }; \
 	  grep -E "stat::number_of_executed_units|Done" build/fuzz/fuzz_$$f.log; \
@@ -188,7 +208,7 @@ build/bench/floor_lua.so: bench/floor_lua.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -fPIC -shared -Wall -Wextra -Werror $(LUA_CFLAGS) $(CURL_CFLAGS) -o $@ $< $(CURL_LIBS)
 
-bench: all
+bench: test-deps all
 	@for p in valgrind:valgrind hyperfine:hyperfine; do command -v $${p%%:*} >/dev/null || $(MAKE) deps DEB_PACKAGES=$${p#*:}; done
 	@dpkg-query -W -f='$${Status}\n' libnginx-mod-http-echo 2>/dev/null | grep -q '^install ok installed' || \
 	  $(MAKE) deps DEB_PACKAGES=libnginx-mod-http-echo
@@ -196,7 +216,9 @@ bench: all
 	$(LUA) bench/run.lua $(BENCH_FLAGS)
 
 # The installed command, in a prefix under build/, against the bundled fake.
-demo: all
+demo:
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(sort $(MODULE_DEBS) $(FAKE_DEBS))"
+	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory -s install PREFIX=$(CURDIR)/build/demo DESTDIR= >/dev/null
 	@$(LUA) examples/demo.lua build/demo/bin/empirical
 
@@ -214,6 +236,11 @@ install: all
 	    -e '1a package.cpath = "$(LUA_LIB)/?.so;" .. package.cpath' \
 	    bin/empirical > $(DESTDIR)$(PREFIX)/bin/empirical
 	chmod 0755 $(DESTDIR)$(PREFIX)/bin/empirical
+
+# The fake API on its own, as the empirical-fake rock installs it.
+install-fake:
+	install -d $(DESTDIR)$(PREFIX)/share/lua/$(LUA_ABI)/empirical/fake
+	install -m 0644 lua/empirical/fake/*.lua $(DESTDIR)$(PREFIX)/share/lua/$(LUA_ABI)/empirical/fake/
 
 clean:
 	rm -rf build empirical/core.so lua/empirical/core.so doc/tags

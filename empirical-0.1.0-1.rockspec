@@ -10,14 +10,14 @@ description = {
   detailed = [[
     A C core (libcurl, lua-cjson) that validates every input against the
     vendor's schema before sending, with a thin Lua layer for release scripts,
-    Neovim and OpenResty, and a fake of the API to test scripts against.
+    Neovim and OpenResty. The fake of the API to test scripts against is its
+    own rock, empirical-fake.
   ]],
   license = "MIT",
 }
 dependencies = {
   "lua >= 5.1",
   "lua-cjson >= 2.1.0",
-  "luasocket >= 3.0",   -- the fake API only (and luasec for its https mode)
 }
 -- libcurl's headers: Debian puts curl/curl.h under the multiarch include
 -- directory, which the compiler searches but luarocks' header probe does not,
@@ -35,7 +35,6 @@ build = {
       libraries = { "curl", "m" },
     },
     ["empirical"] = "lua/empirical/init.lua",
-    ["empirical.fake"] = "lua/empirical/fake.lua",
     ["empirical.report"] = "lua/empirical/report.lua",
     ["empirical.gate"] = "lua/empirical/gate.lua",
     ["empirical.cli"] = "lua/empirical/cli.lua",

@@ -58,6 +58,7 @@ static void client_release(emp_client *c) {
   c->spare = NULL;
   c->multi = NULL;
   free_headers(&c->headers);
+  free_headers(&c->post_headers);
   free_headers(&c->body_headers);
   free_headers(&c->anonymous_headers);
   emp_url_free(&c->base);
@@ -121,11 +122,12 @@ static int add_header(struct curl_slist **list, const char *line) {
   return 1;
 }
 
-/* The three header lists: for the API without a body (GET, a body-less
- * POST) and with one, and for other origins (a report's summary_url), which
- * get neither the token nor the project. Lines are built as Lua strings
- * (any length; values are capped by the schema) except the Authorization
- * line, built in a scratch buffer that is wiped before it is freed. */
+/* The header lists, one per kind of request. Lines are built as Lua
+ * strings (any length; values are capped by the schema) except the
+ * Authorization line, built in a scratch buffer that is wiped before it is
+ * freed. Each list holds only what its requests need: libcurl compares every
+ * custom header against the ones it writes itself, on every request. */
+enum { AUTH = 1, PROJECT = 2, JSON_BODY = 4, NO_FORM = 8 };
 static int build_headers(lua_State *L, emp_client *c, int opts) {
   const char *token = opt_string(L, opts, "token");
   const char *suffix = opt_string(L, opts, "user_agent");
@@ -133,12 +135,13 @@ static int build_headers(lua_State *L, emp_client *c, int opts) {
   double project_id = opt_number(L, opts, "project_id", 0);
   size_t size = strlen(token) + 32;
   char *auth = (char *)malloc(size);
-  int ok = auth != NULL, top = lua_gettop(L);
-  struct curl_slist **lists[3];
-  int i;
-  lists[0] = &c->headers;
-  lists[1] = &c->body_headers;
-  lists[2] = &c->anonymous_headers;
+  int ok = auth != NULL, top = lua_gettop(L), has_project, i;
+  const struct { struct curl_slist **list; unsigned parts; } kinds[] = {
+    { &c->headers, AUTH | PROJECT },                       /* to the API: GET */
+    { &c->post_headers, AUTH | PROJECT | NO_FORM },        /* to the API: a POST with no body */
+    { &c->body_headers, AUTH | PROJECT | JSON_BODY },      /* to the API: a JSON body */
+    { &c->anonymous_headers, 0 },                          /* to another origin: a report's URL */
+  };
   if (suffix) lua_pushfstring(L, "User-Agent: empirical-lua/%s %s", EMP_VERSION, suffix);
   else lua_pushliteral(L, "User-Agent: empirical-lua/" EMP_VERSION);
   if (slug) {
@@ -148,15 +151,18 @@ static int build_headers(lua_State *L, emp_client *c, int opts) {
     *end = '\0';
     lua_pushfstring(L, "x-project-id: %s", emp_digits_before(end, (unsigned long long)project_id));
   }
+  has_project = lua_gettop(L) == top + 2;
   if (ok) snprintf(auth, size, "Authorization: Bearer %s", token);
-  for (i = 0; ok && i < 3; i++) {
-    ok = (i == 2 || add_header(lists[i], auth)) && add_header(lists[i], "Accept: application/json") &&
-         add_header(lists[i], "Expect:") &&                         /* no 100-continue round trip */
-         (i == 1 || add_header(lists[i], "Content-Type:")) &&      /* a body-less POST is no form */
-         add_header(lists[i], lua_tostring(L, top + 1)) &&
-         (i == 2 || lua_gettop(L) < top + 2 || add_header(lists[i], lua_tostring(L, top + 2)));
+  for (i = 0; ok && i < (int)(sizeof kinds / sizeof *kinds); i++) {
+    struct curl_slist **list = kinds[i].list;
+    unsigned parts = kinds[i].parts;
+    ok = (!(parts & AUTH) || add_header(list, auth)) && add_header(list, "Accept: application/json") &&
+         add_header(list, lua_tostring(L, top + 1)) &&
+         (!(parts & PROJECT) || !has_project || add_header(list, lua_tostring(L, top + 2))) &&
+         (!(parts & NO_FORM) || add_header(list, "Content-Type:")) &&   /* else libcurl says it is a form */
+         (!(parts & JSON_BODY) || (add_header(list, "Content-Type: application/json") &&
+                                   add_header(list, "Expect:")));        /* no 100-continue round trip */
   }
-  if (ok) ok = add_header(&c->body_headers, "Content-Type: application/json");
   lua_settop(L, top);
   if (auth) {
     wipe(auth);
@@ -193,7 +199,7 @@ static CURL *new_easy(emp_client *c) {
   SET(CURLOPT_TCP_KEEPALIVE, 1L);
   SET(CURLOPT_SSL_VERIFYPEER, 1L);
   SET(CURLOPT_SSL_VERIFYHOST, 2L);
-  SET(CURLOPT_ACCEPT_ENCODING, "");        /* whatever this libcurl can decompress */
+  SET(CURLOPT_ACCEPT_ENCODING, "gzip");   /* what the API may compress with; "" would add brotli and zstd setup to every get */
   if (c->ca_file) SET(CURLOPT_CAINFO, c->ca_file);
   if (c->verbose) {
     SET(CURLOPT_DEBUGFUNCTION, emp_debug_trace);

@@ -9,48 +9,52 @@
 #include "json.h"
 #include "validate.h"
 
-/* Append the value at idx, a validated whole number from 1 to 2^53. */
-static void add_digits(luaL_Buffer *b, lua_State *L, int idx) {
+/* What a {name} of a path holds: an id, written as digits. */
+static const emp_field emp_path_param = { "id", EMP_T_INTEGER, 0, NULL, NULL, 1, EMP_MAX_EXACT_INT };
+
+/* The target is built as pieces on the stack, joined by lua_concat: no
+ * luaL_Buffer, whose storage may sit on the stack while values come and go
+ * above it. */
+
+/* Push the digits of d, a validated whole number from 1 to 2^53. */
+static void push_digits(lua_State *L, double d) {
   char digits[24], *end = digits + sizeof digits;
-  char *start = emp_digits_before(end, (unsigned long long)lua_tonumber(L, idx));
-  luaL_addlstring(b, start, (size_t)(end - start));
+  char *start = emp_digits_before(end, (unsigned long long)d);
+  lua_pushlstring(L, start, (size_t)(end - start));
 }
 
-/* Append the string at the top of the stack percent-encoded by libcurl, and
- * pop it. libcurl's copy is freed before anything here can raise. */
-static void add_escaped(luaL_Buffer *b, lua_State *L) {
+/* Replace the string on top with its percent-encoding, by libcurl. */
+static void escape_top(lua_State *L) {
   size_t len;
   const char *s = lua_tolstring(L, -1, &len);
   char *escaped = curl_easy_escape(NULL, s, (int)len);   /* strings are at most 64 KiB */
-  lua_pop(L, 1);
   if (escaped == NULL) luaL_error(L, "empirical: out of memory");
   lua_pushstring(L, escaped);
   curl_free(escaped);
-  luaL_addvalue(b);
+  lua_remove(L, -2);
 }
 
-/* The query value of field f, at the top of the stack: pushed as text. */
-static void push_query_value(lua_State *L, const emp_field *f) {
-  luaL_Buffer b;
-  lua_Integer i, n;
-  int list = lua_gettop(L);
-  if (f->type != EMP_T_INTEGER && f->type != EMP_T_ID_LIST) {
-    lua_pushvalue(L, list);
-    return;
-  }
-  luaL_buffinit(L, &b);
+/* Replace the query value of field f, on top, with its text. */
+static void to_query_text(lua_State *L, const emp_field *f) {
   if (f->type == EMP_T_INTEGER) {
-    add_digits(&b, L, list);
-  } else {   /* "3,4": the vendor takes the ids comma-separated */
-    n = (lua_Integer)lua_rawlen(L, list);
+    double d = (double)lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    push_digits(L, d);
+  } else if (f->type == EMP_T_ID_LIST) {   /* "3,4": the vendor takes the ids comma-separated */
+    int list = lua_gettop(L);
+    lua_Integer i, n = (lua_Integer)lua_rawlen(L, list);
+    lua_pushliteral(L, "");
     for (i = 1; i <= n; i++) {
-      if (i > 1) luaL_addchar(&b, ',');
+      double d;
       lua_rawgeti(L, list, i);
-      add_digits(&b, L, -1);
+      d = (double)lua_tonumber(L, -1);
       lua_pop(L, 1);
+      if (i > 1) lua_pushliteral(L, ",");
+      push_digits(L, d);
+      lua_concat(L, i > 1 ? 3 : 2);
     }
+    lua_remove(L, list);
   }
-  luaL_pushresult(&b);
 }
 
 /* Push the endpoint's path with each {name} replaced by the validated whole
@@ -59,20 +63,19 @@ static void push_query_value(lua_State *L, const emp_field *f) {
 static void push_target(lua_State *L, const emp_endpoint *ep, int params) {
   const char *t = ep->path;
   const emp_field *f;
-  luaL_Buffer b;
-  int first = 1;
-  luaL_buffinit(L, &b);
-  while (*t != '\0') {
+  int base = lua_gettop(L), first = 1;
+  luaL_checkstack(L, 8, "empirical: the request's target");
+  for (;;) {
     const char *open = strchr(t, '{'), *close;
     if (open == NULL || (close = strchr(open, '}')) == NULL) {
-      luaL_addstring(&b, t);
+      lua_pushstring(L, t);
       break;
     }
-    luaL_addlstring(&b, t, (size_t)(open - t));
+    lua_pushlstring(L, t, (size_t)(open - t));
     lua_pushlstring(L, open + 1, (size_t)(close - open - 1));
     lua_rawget(L, params);
-    add_digits(&b, L, -1);
-    lua_pop(L, 1);
+    to_query_text(L, &emp_path_param);
+    lua_concat(L, lua_gettop(L) - base);
     t = close + 1;
   }
   for (f = ep->input->fields; f->name != NULL; f++) {
@@ -82,15 +85,14 @@ static void push_target(lua_State *L, const emp_endpoint *ep, int params) {
       lua_pop(L, 1);
       continue;
     }
-    push_query_value(L, f);
-    lua_remove(L, -2);
-    luaL_addchar(&b, first ? '?' : '&');
-    luaL_addstring(&b, f->name);   /* names are plain ASCII */
-    luaL_addchar(&b, '=');
-    add_escaped(&b, L);
+    to_query_text(L, f);
+    escape_top(L);
+    lua_pushfstring(L, "%c%s=", first ? '?' : '&', f->name);   /* names are plain ASCII */
+    lua_insert(L, -2);
+    lua_concat(L, lua_gettop(L) - base);
     first = 0;
   }
-  luaL_pushresult(&b);
+  lua_concat(L, lua_gettop(L) - base);
 }
 
 /* The table at `out` minus the fields that went into the path and query:

@@ -46,6 +46,7 @@ struct emp_request {
   const char *path;                 /* for events and errors; anchored in the user value */
   int attempt, capped, redirects;
   int busy;                         /* being polled: a callback may not poll it again */
+  int linked;                       /* on the client's list of live requests */
   int left_at_close;                /* an attempt was in flight when the client closed */
   long limit_ms;                    /* 0: no deadline */
   double started, retry_at;
@@ -97,12 +98,15 @@ emp_request *emp_request_next(emp_request *r) {
   return r->next;
 }
 
+/* Take r off its client's list, once: a request that ended is no longer
+ * on it, and must not touch it again (its __gc runs later). */
 static void unlink_request(emp_request *r) {
-  if (r->client == NULL) return;
+  if (!r->linked) return;
   if (r->prev) r->prev->next = r->next;
-  else r->client->requests = r->next;
+  else if (r->client != NULL) r->client->requests = r->next;
   if (r->next) r->next->prev = r->prev;
   r->prev = r->next = NULL;
+  r->linked = 0;
 }
 
 /* Stop the transfer and hand the easy handle back (or free it). */
@@ -137,6 +141,7 @@ void emp_request_detach(emp_request *r) {
   release_easy(r);
   r->client = NULL;
   r->prev = r->next = NULL;
+  r->linked = 0;   /* the client is letting go of its whole list */
   free_buffer(r);
 }
 
@@ -605,10 +610,12 @@ int emp_request_start(lua_State *L) {
   r->next = c->requests;
   if (c->requests) c->requests->prev = r;
   c->requests = r;
+  r->linked = 1;
   if ((r->easy = emp_client_take_easy(c)) == NULL)
     return emp_fail(L, EMP_CONFIG, NULL, "could not set up libcurl (out of memory)");
   if (!set_up(r, lua_tostring(L, target), body, body_len,
-              !same_origin ? c->anonymous_headers : body ? c->body_headers : c->headers, loopback))
+              !same_origin ? c->anonymous_headers : body ? c->body_headers :
+              strcmp(ep->method, "GET") == 0 ? c->headers : c->post_headers, loopback))
     return emp_fail(L, EMP_CONFIG, NULL, "libcurl refused the request options");
   lua_settop(L, uv - 1);
   send_attempt(r, 1);

@@ -22,8 +22,9 @@ typedef struct emp_request emp_request;
 typedef struct emp_client {
   CURLM *multi;
   CURL *spare;                      /* an idle easy handle, set up, for the next request */
-  struct curl_slist *headers;       /* to the API, without a body */
-  struct curl_slist *body_headers;  /* to the API, with a JSON body: adds Content-Type */
+  struct curl_slist *headers;       /* to the API: GET */
+  struct curl_slist *post_headers;  /* to the API: a POST without a body */
+  struct curl_slist *body_headers;  /* to the API: with a JSON body */
   struct curl_slist *anonymous_headers; /* to any other origin: no token, no project */
   emp_url base;                     /* base_url, without a trailing slash, and its origin */
   char *token;                      /* for the verbose trace to hide; wiped on close */

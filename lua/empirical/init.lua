@@ -187,6 +187,7 @@ Download.__name = "empirical.request"
 
 -- Take the step the finished request's outcome leads to.
 local function advance(self, result, err)
+  if self.done then return true, self.result, self.err end   -- aborted meanwhile (by a callback)
   if result ~= nil and self.stage == "get" then
     local url
     url, err = summary_url_of(result)
@@ -221,8 +222,8 @@ end
 function Download:abort()
   if not self.done then
     self.req:abort()
-    local _, err = self.req:wait()
-    self.done, self.err = true, err
+    self.done, self.result = true, nil
+    self.err = core.error("interrupted", "aborted by the caller (req:abort())")
   end
   return true
 end

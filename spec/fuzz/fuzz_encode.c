@@ -1,15 +1,23 @@
-/* libFuzzer: core.encode on any parameters. Byte 0 picks the operation and
- * strictness; the rest is either JSON (decoded with cjson into a table) or,
- * when it starts with "return", a Lua expression evaluated in an empty
+/* libFuzzer: core.encode on any parameters, for every operation of the
+ * core's own list (emp_endpoints, which core.OPERATIONS exports), strict
+ * and pass-through. Byte 0 picks the operation (its low three bits, modulo
+ * the number of endpoints) and the mode (bit 3 set: strict; clear:
+ * strict = false); the rest is either JSON (decoded with cjson into a table)
+ * or, when it starts with "return", a Lua expression evaluated in an empty
  * environment with an instruction budget, which reaches what JSON cannot:
- * NaN, infinities, integer edges, metatables, cycles.
+ * NaN, infinities, integer edges, huge floats, odd keys, metatables, cycles.
  *
- * Oracle: every call returns a request or nil, err; a request's body is
- * JSON that cjson reads back, and no string in it holds a NUL (what a
- * number placeholder that escaped the splice would look like). And the
- * validator's two modes agree: a table check mode would send as it is,
- * copy mode accepts too, needing no placeholder, and both bodies read back
- * the same. */
+ * Oracles: every call returns a request or nil, err. A request agrees with
+ * the params it came from (spec/fuzz/encode_oracle.lua): the method is the
+ * row's, ids and query values reached the target exactly and escaped,
+ * every other field reached the body, every number in it read back as the
+ * same value (integers exactly, floats as the same double), no string holds
+ * a NUL. And the validator's two modes agree: a table check mode would send
+ * as it is, copy mode accepts too, needing no placeholder, and both bodies
+ * read back the same.
+ *
+ * Run from the repository root, as `make fuzz` does (the oracle is read
+ * from spec/fuzz/). */
 #include <stdint.h>
 #include <string.h>
 
@@ -18,8 +26,7 @@
 #include "validate.h"
 
 static lua_State *L;
-
-static const char *const OPS[] = { "trigger", "rerun", "get" };
+static unsigned n_ops;
 
 static void budget(lua_State *l, lua_Debug *ar) {
   (void)ar;
@@ -32,14 +39,11 @@ static const char *const ENV_CODE =
   " minint = math.mininteger, nan = 0/0, error = error, char = string.char,"
   " rep = function(s, n) return string.rep(s, math.min(n, 1 << 17)) end }";
 
-/* check_body(text): raises unless text is JSON without a NUL in any string. */
-static const char *const CHECK_BODY_CODE =
+/* check(op, params, req, err): the oracle; same_body(x, y): two bodies agree. */
+static const char *const SETUP_CODE =
+  "package.path = './spec/?.lua;' .. package.path\n"
+  "check = require('fuzz.encode_oracle')\n"
   "local cjson = require('cjson')\n"
-  "local function walk(v)\n"
-  "  if type(v) == 'string' then assert(not v:find('\\0', 1, true), 'a NUL in a string of the body')\n"
-  "  elseif type(v) == 'table' then for k, x in pairs(v) do walk(k) walk(x) end end\n"
-  "end\n"
-  "function check_body(text) walk(cjson.decode(text)) end\n"
   "local function same(a, b)\n"
   "  if type(a) ~= 'table' or type(b) ~= 'table' then return a == b end\n"
   "  for k, x in pairs(a) do if not same(x, b[k]) then return false end end\n"
@@ -48,20 +52,22 @@ static const char *const CHECK_BODY_CODE =
   "end\n"
   "function same_body(x, y) assert(same(cjson.decode(x), cjson.decode(y)), 'the two modes send different bodies') end\n";
 
-/* The two modes of validate.c on the trigger table at `params`. */
-static void check_modes(int params, int strict) {
-  const emp_endpoint *ep = emp_endpoint_find("trigger");
+/* The two modes of validate.c on the params at `params`: a table check
+ * mode passes needs no copy, and the copy sends the same JSON. */
+static void check_modes(const emp_endpoint *ep, int params, int strict) {
   int spliced, copy, as_is_ok, copy_ok;
   if (!emp_check_in_place(L, ep->input, params, strict)) return;
   if (!emp_validate(L, ep->input, params, EMP_INVALID, strict, "params", &spliced) || spliced != 0) abort();
   copy = lua_gettop(L);
-  as_is_ok = emp_json_encode(L, params, 0);
-  copy_ok = emp_json_encode(L, copy, 0);
-  if (as_is_ok != copy_ok) abort();
-  if (as_is_ok) {
-    lua_getglobal(L, "same_body");
-    lua_insert(L, -3);
-    fuzz_call(L, 2, 0);
+  if (emp_schema_has_body(ep->input)) {
+    as_is_ok = emp_json_encode(L, params, 0);
+    copy_ok = emp_json_encode(L, copy, 0);
+    if (as_is_ok != copy_ok) abort();
+    if (as_is_ok) {
+      lua_getglobal(L, "same_body");
+      lua_insert(L, -3);
+      fuzz_call(L, 2, 0);
+    }
   }
   lua_settop(L, copy - 1);
 }
@@ -70,7 +76,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc;
   (void)argv;
   L = fuzz_state();
-  if (luaL_dostring(L, CHECK_BODY_CODE) != LUA_OK) abort();
+  if (luaL_dostring(L, SETUP_CODE) != LUA_OK) {
+    fprintf(stderr, "fuzz_encode: %s (run from the repository root)\n", lua_tostring(L, -1));
+    abort();
+  }
+  for (n_ops = 0; emp_endpoints[n_ops].name != NULL; n_ops++) {}
   return 0;
 }
 
@@ -99,26 +109,24 @@ static int push_params(const uint8_t *data, size_t size) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  int req;
+  const emp_endpoint *ep;
+  int strict, params;
   if (size < 1) return 0;
+  ep = &emp_endpoints[(data[0] & 7) % n_ops];
+  strict = (data[0] & 8) != 0;
+  lua_getglobal(L, "check");
+  lua_pushstring(L, ep->name);
+  if (!push_params(data + 1, size - 1)) { lua_settop(L, 0); return 0; }
+  params = lua_gettop(L);
+  if (lua_istable(L, params)) check_modes(ep, params, strict);
   lua_getglobal(L, "core");
   lua_getfield(L, -1, "encode");
-  lua_pushstring(L, OPS[data[0] % 3]);
-  if (!push_params(data + 1, size - 1)) { lua_settop(L, 0); return 0; }
-  lua_pushboolean(L, data[0] & 4);
-  if (data[0] % 3 == 0 && lua_istable(L, -2)) check_modes(lua_gettop(L) - 1, data[0] & 4);
-  fuzz_call(L, 3, 2);
-  req = lua_gettop(L) - 1;
-  if (lua_istable(L, req)) {
-    lua_getfield(L, req, "body");
-    if (lua_isstring(L, -1) && lua_rawlen(L, -1) > 0) {
-      lua_getglobal(L, "check_body");
-      lua_pushvalue(L, -2);
-      fuzz_call(L, 1, 0);
-    }
-  } else if (!lua_istable(L, -1)) {
-    abort();                                                     /* nil without an error object */
-  }
+  lua_remove(L, -2);
+  lua_pushstring(L, ep->name);
+  lua_pushvalue(L, params);
+  lua_pushboolean(L, strict);
+  fuzz_call(L, 3, 2);                /* check, op, params, req | nil, nil | err */
+  fuzz_call(L, 4, 0);
   lua_settop(L, 0);
   fuzz_gc(L);
   return 0;
