@@ -124,7 +124,8 @@ describe("empirical gate", function()
     it("when tests failed and no re-run was asked for, naming them", function()
       local code, _, err = gate { "--environment", "staging" }
       assert.equal(1, code)
-      assert.matches("failed:\n    checkout > pays with card", err, 1, true)
+      assert.matches("failed:\n    tests/checkout.spec.ts:6 › checkout › pays with card [chromium]\n" ..
+                     "        Error: expect(received).toBe(expected)", err, 1, true)
       assert.equal(0, #requests("POST"))
     end)
 
@@ -323,8 +324,9 @@ describe("empirical gate", function()
       local md = read(summary)
       assert.matches("## Empirical release gate: failed (exit 1)", md, 1, true)
       assert.matches("| staging | ❌ failed | 3 | 1 | 1 | 1 | 6 | run 1 |", md, 1, true)
-      assert.matches("- checkout > pays with card", md, 1, true)
-      assert.matches("\n::error title=staging%3A checkout > pays with card::test failed\n", "\n" .. out, 1, true)
+      assert.matches("- tests/checkout.spec.ts:6 › checkout › pays with card \\[chromium\\]: `Error: expect(", md, 1, true)
+      assert.matches("\n::error file=tests/checkout.spec.ts,line=6,title=staging%3A checkout › pays with card " ..
+                     "[chromium]::Error: expect(received).toBe(expected)", "\n" .. out, 1, true)
     end)
 
     it("progress in CI as one plain line per change", function()
