@@ -409,7 +409,7 @@ describe("empirical gate", function()
       local command = ("set -m; env %s %s bin/empirical gate --interval 0.05 %s >%s.out 2>%s.err & echo $!; wait $!; " ..
                        "echo $? >%s.code"):format(table.concat(vars, " "), helper.LUA, table.concat(quoted, " "),
                                                  dir, dir, dir)
-      local pipe = assert(io.popen("bash -c " .. helper.shell_quote(command)))
+      local pipe = assert(io.popen("bash -c " .. helper.shell_quote(command) .. " 2>/dev/null"))   -- no job notices
       local pid = pipe:read("*l")
       return pid, function()
         pipe:close()
@@ -446,6 +446,19 @@ describe("empirical gate", function()
         assert.equal("1", junit_suites(junit)[1].attr.errors)
       end)
     end
+
+    it_signals("a second SIGINT exits at once, without waiting for the cancels to be answered", function()
+      fake:scenario { pending_seconds = 1e6 }
+      fake:script { method = "POST", path = "/api/test-runs/1/cancel", delay = 30 }
+      local pid, finish = start { "--environment", "staging" }
+      until_("a poll", function() return #requests("GET") > 0 end)
+      os.execute("kill -INT " .. pid)
+      until_("the cancel", function() return #requests("POST", "/cancel$") > 0 end)
+      os.execute("kill -INT " .. pid)
+      local code, _, err = finish()
+      assert.equal(130, code, err)
+      assert.matches("second signal: not waiting for the cancels to be confirmed", err, 1, true)
+    end)
 
     it_signals("leaves a run given with --run running", function()
       fake:scenario { pending_seconds = 1e6 }
