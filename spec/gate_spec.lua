@@ -255,6 +255,28 @@ describe("empirical gate", function()
       { "null and odd items", body({ state = "started", total_count = 3 }, '[null, {"name": null}, 7, {"status": 1}]') },
       { "an unknown state", body { state = "warming_up", total_count = 6 } },
     }
+    for _, counts in ipairs { "null", "missing" } do
+      it("on counts " .. counts .. " while the run is queued and started (the fake's running_counts)", function()
+        fake:scenario { running_counts = counts }
+        local code, _, err = gate { "--environment", "staging", "--progress", "tty" }
+        assert.equal(1, code, err)
+        assert.matches("staging: run 1 %a+, %?/%?", err)
+      end)
+    end
+
+    for _, variant in ipairs { 404, 403, "none", "malformed" } do
+      it_reports(("when the report %s: a line, the verdict unchanged"):format(
+                   type(variant) == "number" and ("answers " .. variant) or ("is " .. variant)), function()
+        fake:scenario { report = variant }
+        local report = os.tmpname()
+        local code, _, err = gate { "--environment", "staging", "--junit", report, "--json" }
+        assert.equal(1, code, err)
+        assert.matches("staging: run 1: the Playwright report could not be fetched: ", err, 1, true)
+        assert.matches("failed:\n    checkout > pays with card", err, 1, true)   -- the run's own names
+        assert.equal("1", junit_suites(report)[1].attr.failures)
+      end)
+    end
+
     for _, case in ipairs(odd) do
       it("on " .. case[1] .. ", and goes on to the verdict", function()
         fake:script { method = "GET", status = 200, body = case[2], content_type = "application/json", times = 3 }
