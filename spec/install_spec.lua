@@ -109,7 +109,7 @@ describe("the rocks", function()
   setup(function()
     tree = os.tmpname()
     os.remove(tree)
-    assert(run(("mkdir -p %s/src && cp -r csrc lua examples *.rockspec %s/src"):format(tree, tree)))
+    assert(run(("mkdir -p %s/src && cp -r csrc lua bin examples *.rockspec %s/src"):format(tree, tree)))
     for _, rockspec in ipairs { "empirical-0.1.0-1.rockspec", "empirical-fake-0.1.0-1.rockspec" } do
       assert(run(("cd %s/src && luarocks --lua-version 5.4 make --deps-mode=none --tree %s %s")
         :format(tree, tree, rockspec)), rockspec)
