@@ -9,7 +9,11 @@
 -- ("before_response" | "mid_body"), trickle= (seconds between body bytes)}.
 --
 -- Debian's lua-copas and lua-http do not support Lua 5.4, hence this.
-local socket = require("socket")
+local found, socket = pcall(require, "socket")
+if not found then   -- the empirical rock's tree holds these files too; luasocket comes with empirical-fake
+  error("empirical.fake needs luasocket: luarocks install empirical-fake, or apt-get install lua-socket ("
+        .. tostring(socket) .. ")", 0)
+end
 
 local M = {}
 
