@@ -96,7 +96,7 @@ function M.wait(o, ctx)
     local live, width = ctx:live(o.progress, ctx.err)
     local p = require("empirical.cli.progress").new(ctx.err, live, width)
     local lanes = {}
-    for i, id in ipairs(o.args) do lanes[i] = { label = format("run %d", id) } end
+    for i in ipairs(o.args) do lanes[i] = { label = "" } end   -- the line names the run
     local details, errs = client:wait_all(o.args, {
       interval = o.interval, timeout = o.timeout,
       max_poll_failures = o.max_poll_failures > 0 and o.max_poll_failures or 2 ^ 53,   -- 0: until the deadline
@@ -163,6 +163,9 @@ function M.list(o, ctx)
       rows[#rows + 1] = run
     end
     if o.json then ctx:print(json(rows, { ["(top)"] = true })) return 0 end
+    if #rows > 0 then
+      ctx:print(format("%-8s %-10s %-12s %-14s %s", "ID", "STATE", "ENVIRONMENT", "BRANCH", "TESTS  CREATED"))
+    end
     for _, r in ipairs(rows) do
       ctx:print(format("%-8s %-10s %-12s %-14s %s  %s", cell(r.id), cell(r.state), cell(r.environment_slug),
                        cell(r.test_run_branch), render.counts_text(render.counts { testRun = r }), cell(r.created_at)))

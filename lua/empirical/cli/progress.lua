@@ -29,8 +29,9 @@ function M.line(label, detail)
   if c.total and done > c.total then done = c.total end
   local id = type(r.id) == "number" and format("%d", r.id) or "?"
   local state = type(r.state) == "string" and r.state or "?"
-  return format("%s: run %s %s, %s/%s done, %s failed", label, id, state, (c.passed or c.failed) and format("%d", done)
-                or "?", c.total and format("%d", c.total) or "?", c.failed and format("%d", c.failed) or "?")
+  local function n(v) return v and format("%d", v) or "?" end
+  return format("%srun %s %s, %s/%s done, %s failed", label ~= "" and (label .. ": ") or "", id, state,
+                (c.passed or c.failed) and n(done) or "?", n(c.total), n(c.failed))
 end
 
 --- stream: a file (io.stderr); live: rewrite in place; width: columns.
