@@ -313,7 +313,8 @@ describe("spawning the fake", function()
       os.exit(1)   -- no stop(), no garbage collection: as if killed
     ]])
     f:close()
-    local p = assert(io.popen(("LUA_PATH=%s lua5.4 %s"):format(helper.shell_quote(package.path), script)))
+    local p = assert(io.popen(("LUA_PATH=%s LUA_CPATH=%s %s %s"):format(helper.shell_quote(package.path),
+      helper.shell_quote(package.cpath), helper.LUA, script)))
     local url = p:read("*l")
     p:close()
     os.remove(script)
