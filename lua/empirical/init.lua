@@ -416,6 +416,15 @@ local function poll_outcome(w, detail, err, o, now)
   if o.on_poll_error then observe(w, "on_poll_error", o.on_poll_error, err, w.failures, info) end
 end
 
+-- A copy of err for one of the runs a stopped wait gives up on, with what
+-- is known of that run.
+local function own_error(err, w)
+  local copy = core.error(err.kind, err.message)
+  for k, v in next, err do copy[k] = v end
+  copy.detail, copy.polls = w.last, w.info.polls
+  return copy
+end
+
 -- The wait's sleep: the core's (which a caught signal ends), or the
 -- caller's, for event loops. A sleep that raises or returns nil, err ends
 -- the wait with that error.
@@ -467,7 +476,7 @@ function Client:wait_all(ids, opts)
     local stopped = settle(self._core, requests, results, failures)
     for i, w in ipairs(waits) do
       if not (w.detail or w.err) and polled[i] then
-        if stopped then w.err = stopped
+        if stopped then w.err = own_error(stopped, w)
         else
           local at = now()
           poll_outcome(w, results[i], failures[i], o, at)
@@ -496,7 +505,7 @@ function Client:wait_all(ids, opts)
         stopped = pause(sleep, due)
         if stopped then
           for _, w in ipairs(waits) do
-            if not (w.detail or w.err) then w.err, stopped.detail = stopped, w.last end
+            if not (w.detail or w.err) then w.err = own_error(stopped, w) end
           end
           break
         end

@@ -77,7 +77,7 @@ M.FLAGS = {
   timeout = { kind = "value", arg = "DURATION", check = "duration", default = "1h",
               help = "deadline for everything: 90, 90s, 30m, 1h30m" },
   interval = { kind = "value", arg = "SECONDS", check = "seconds", default = "5",
-               help = "first delay between polls" },
+               help = "polls a run about this often on average: rarely while its end is far, often near it" },
   ["max-poll-failures"] = { kind = "value", arg = "N", check = "count", default = "0",
                             help = "failed polls in a row to tolerate; 0: keep polling until the deadline" },
   ["rerun-failed"] = { kind = "value", arg = "N", check = "count", default = "0",
