@@ -397,4 +397,38 @@ function empirical.parse_report(json_text) end
 ---@return empirical.Error|nil err
 function empirical.compose(...) end
 
+---@class empirical.GateOptions
+---@field environments? string[] slugs to trigger, all before waiting on any
+---@field runs? integer[] existing runs to follow too
+---@field trigger? empirical.TriggerParams the fields every trigger shares (build, tags, ...)
+---@field timeout number seconds for everything, > 0
+---@field interval? number the polling budget (5)
+---@field max_poll_failures? integer nil: keep polling through transient failures until the deadline
+---@field reruns? integer re-run only the failed tests, up to this many times
+---@field allow_empty? boolean a run of zero tests passes
+---@field on_timeout? "cancel"|"leave"
+---@field on_reject? "cancel"|"leave"|"wait"
+---@field cancel_given? boolean on a signal or the deadline, cancel the `runs` too
+---@field project_slug? string
+---@field dashboard_url? string a run's link, {project} and {id} filled in
+---@field client? empirical.Client
+---@field client_options? empirical.Options
+
+---@class empirical.GateResult
+---@field verdict string
+---@field exit_code integer 0, 1, 2, 3, 130 or 143 (README: exit codes)
+---@field signal? "SIGINT"|"SIGTERM"
+---@field runs table[] one per environment or given run (README: the --json schema)
+---@field cancelled table[]
+
+---@class empirical.gate
+local gate = {}
+
+--- The release gate as a library (require("empirical.gate")): what `empirical gate` does, without os.exit.
+---@param opts empirical.GateOptions
+---@param hooks? {say?: fun(line: string), poll?: fun(lane: table, detail: empirical.Detail, info: empirical.WaitInfo)}
+---@return empirical.GateResult|nil result
+---@return table|empirical.Error lanes_or_err
+function gate.run(opts, hooks) end
+
 return empirical

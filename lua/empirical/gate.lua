@@ -248,8 +248,11 @@ function Gate:cleanup(lanes)
 end
 
 function M.run(opts, hooks)
+  if type(opts) ~= "table" then return nil, core.error("invalid", "opts: expected a table", { field = "opts" }) end
+  if not (type(opts.timeout) == "number" and opts.timeout > 0 and opts.timeout < math.huge) then
+    return nil, core.error("invalid", "opts.timeout: expected a positive number of seconds", { field = "opts.timeout" })
+  end
   local g = setmetatable({ opts = opts, hooks = hooks or {}, cancelled = {} }, Gate)
-  assert(type(opts.timeout) == "number" and opts.timeout > 0, "gate: opts.timeout must be a positive number")
   g.deadline = now() + opts.timeout
   local lanes = {}
   for _, env in ipairs(opts.environments or {}) do lanes[#lanes + 1] = { label = env, environment = env } end
