@@ -9,9 +9,6 @@
 #include "json.h"
 #include "validate.h"
 
-/* What a {name} of a path holds: an id, written as digits. */
-static const emp_field emp_path_param = { "id", EMP_T_INTEGER, 0, NULL, NULL, 1, EMP_MAX_EXACT_INT };
-
 /* The target is built as pieces on the stack, joined by lua_concat: no
  * luaL_Buffer, whose storage may sit on the stack while values come and go
  * above it. */
@@ -74,7 +71,7 @@ static void push_target(lua_State *L, const emp_endpoint *ep, int params) {
     lua_pushlstring(L, t, (size_t)(open - t));
     lua_pushlstring(L, open + 1, (size_t)(close - open - 1));
     lua_rawget(L, params);
-    to_query_text(L, &emp_path_param);
+    to_query_text(L, &emp_an_id);   /* a {name} of a path holds an id */
     lua_concat(L, lua_gettop(L) - base);
     t = close + 1;
   }

@@ -17,6 +17,8 @@
 
 /* --- requests ------------------------------------------------------------ */
 
+const emp_field emp_an_id = INTEGER("id", 0, ID_RANGE);
+
 static const emp_field build_fields[] = {
   FIELD("url",        EMP_T_STRING, EMP_NONEMPTY),
   FIELD("branch",     EMP_T_STRING, EMP_NONEMPTY),
@@ -127,23 +129,27 @@ static const emp_field project_fields[] = {
 };
 static const emp_schema project_schema = { project_fields, NULL };
 
-/* TestRunDetail; TestRunListItem is the same fields, fewer of them present. */
+/* What TestRunDetail and TestRunListItem both hold; a listed run has
+ * fewer of them present. */
+#define RUN_FIELDS \
+  FIELD("total_count",       EMP_T_NUMBER, EMP_NULLABLE), \
+  FIELD("success_count",     EMP_T_NUMBER, EMP_NULLABLE), \
+  FIELD("failed_count",      EMP_T_NUMBER, EMP_NULLABLE), \
+  FIELD("skipped_count",     EMP_T_NUMBER, EMP_NULLABLE), \
+  FIELD("flaky_count",       EMP_T_NUMBER, EMP_NULLABLE), \
+  FIELD("duration",          EMP_T_NUMBER, EMP_NULLABLE), \
+  FIELD("test_run_branch",   EMP_T_STRING, EMP_NULLABLE), \
+  FIELD("environment_slug",  EMP_T_STRING, EMP_NULLABLE), \
+  FIELD("environment_name",  EMP_T_STRING, EMP_NULLABLE), \
+  FIELD("build_url",         EMP_T_STRING, EMP_NULLABLE), \
+  FIELD("build_branch",      EMP_T_STRING, EMP_NULLABLE), \
+  FIELD("commit",            EMP_T_STRING, EMP_NULLABLE), \
+  FIELD("created_at",        EMP_T_STRING, EMP_NULLABLE)
+
 static const emp_field run_detail_fields[] = {
   FIELD("id",                EMP_T_ID,     EMP_REQUIRED),
   FIELD("state",             EMP_T_STRING, EMP_REQUIRED),
-  FIELD("total_count",       EMP_T_NUMBER, EMP_NULLABLE),
-  FIELD("success_count",     EMP_T_NUMBER, EMP_NULLABLE),
-  FIELD("failed_count",      EMP_T_NUMBER, EMP_NULLABLE),
-  FIELD("skipped_count",     EMP_T_NUMBER, EMP_NULLABLE),
-  FIELD("flaky_count",       EMP_T_NUMBER, EMP_NULLABLE),
-  FIELD("duration",          EMP_T_NUMBER, EMP_NULLABLE),
-  FIELD("test_run_branch",   EMP_T_STRING, EMP_NULLABLE),
-  FIELD("environment_slug",  EMP_T_STRING, EMP_NULLABLE),
-  FIELD("environment_name",  EMP_T_STRING, EMP_NULLABLE),
-  FIELD("build_url",         EMP_T_STRING, EMP_NULLABLE),
-  FIELD("build_branch",      EMP_T_STRING, EMP_NULLABLE),
-  FIELD("commit",            EMP_T_STRING, EMP_NULLABLE),
-  FIELD("created_at",        EMP_T_STRING, EMP_NULLABLE),
+  RUN_FIELDS,
   FIELD("test_run_head_sha", EMP_T_STRING, EMP_NULLABLE),
   FIELD("run_started_at",    EMP_T_STRING, EMP_NULLABLE),
   FIELD("run_ended_at",      EMP_T_STRING, EMP_NULLABLE),
@@ -169,20 +175,8 @@ static const emp_schema get_data = { get_data_fields, NULL };
 /* No field is required here, and `state` (older pages only, not in the
  * schema) passes through as it comes. */
 static const emp_field list_item_fields[] = {
-  FIELD("id",    EMP_T_ID,     EMP_NULLABLE),
-  FIELD("total_count",      EMP_T_NUMBER, EMP_NULLABLE),
-  FIELD("success_count",    EMP_T_NUMBER, EMP_NULLABLE),
-  FIELD("failed_count",     EMP_T_NUMBER, EMP_NULLABLE),
-  FIELD("skipped_count",    EMP_T_NUMBER, EMP_NULLABLE),
-  FIELD("flaky_count",      EMP_T_NUMBER, EMP_NULLABLE),
-  FIELD("duration",         EMP_T_NUMBER, EMP_NULLABLE),
-  FIELD("test_run_branch",  EMP_T_STRING, EMP_NULLABLE),
-  FIELD("environment_slug", EMP_T_STRING, EMP_NULLABLE),
-  FIELD("environment_name", EMP_T_STRING, EMP_NULLABLE),
-  FIELD("build_url",        EMP_T_STRING, EMP_NULLABLE),
-  FIELD("build_branch",     EMP_T_STRING, EMP_NULLABLE),
-  FIELD("commit",           EMP_T_STRING, EMP_NULLABLE),
-  FIELD("created_at",       EMP_T_STRING, EMP_NULLABLE),
+  FIELD("id", EMP_T_ID, EMP_NULLABLE),
+  RUN_FIELDS,
   END
 };
 static const emp_schema list_item = { list_item_fields, NULL };

@@ -85,6 +85,7 @@ typedef struct emp_endpoint {
 extern const emp_endpoint emp_endpoints[];   /* ends with a {NULL} entry */
 extern const emp_endpoint emp_download;      /* the report download: not an API endpoint */
 extern const emp_schema emp_client_options;
+extern const emp_field emp_an_id;            /* a whole number from 1 to 2^53: list items, path params */
 
 const emp_endpoint *emp_endpoint_find(const char *name);
 

@@ -217,14 +217,23 @@ int emp_list_length(validator *v, int idx, const char *what, lua_Integer *n) {
   return 1;
 }
 
-static int check_string_list(validator *v, int idx) {
+/* A list 1..n of items each checked by `item` (with `f`); `noun` says
+ * what it holds, for messages. An empty list is left out (never sent as
+ * {}), unless `empty` says why it is refused. */
+static int check_list_of(validator *v, int idx, const char *noun, int (*item)(validator *, int, const emp_field *),
+                         const emp_field *f, const char *empty) {
   lua_State *L = v->L;
   lua_Integer n, i;
   int out = 0;
-  char got[48];
-  if (!lua_istable(L, idx)) return fail(v, "expected a list of strings, got %s", describe(v, idx, got, sizeof got), NULL);
-  if (!emp_list_length(v, idx, "expected a list of strings, found key %s", &n)) return 0;
-  if (n == 0) {   /* an empty list is left out, never sent as {} */
+  char got[48], what[64];
+  snprintf(what, sizeof what, "expected a list of %s, found key %%s", noun);
+  if (!lua_istable(L, idx)) {
+    snprintf(what, sizeof what, "expected a list of %s, got %%s", noun);
+    return fail(v, what, describe(v, idx, got, sizeof got), NULL);
+  }
+  if (!emp_list_length(v, idx, what, &n)) return 0;
+  if (n == 0) {
+    if (empty != NULL) return fail(v, "must not be empty (%s)", empty, NULL);
     if (!v->copy) return 0;
     lua_pushnil(L);
     return 1;
@@ -236,7 +245,7 @@ static int check_string_list(validator *v, int idx) {
   for (i = 1; i <= n; i++) {
     size_t old = enter_index(v, i);
     lua_rawgeti(L, idx, i);
-    if (!emp_check_string(v, lua_gettop(L), EMP_NONEMPTY)) return 0;
+    if (!item(v, lua_gettop(L), f)) return 0;
     if (v->copy) lua_rawseti(L, out, i);
     lua_pop(L, 1);
     leave(v, old);
@@ -244,29 +253,9 @@ static int check_string_list(validator *v, int idx) {
   return 1;
 }
 
-/* A non-empty list of ids (the list endpoint's environment_ids). */
-static int check_id_list(validator *v, int idx) {
-  static const emp_field id = { "id", EMP_T_INTEGER, 0, NULL, NULL, 1, EMP_MAX_EXACT_INT };
-  lua_State *L = v->L;
-  lua_Integer n, i;
-  int out = 0;
-  char got[48];
-  if (!lua_istable(L, idx)) return fail(v, "expected a list of ids, got %s", describe(v, idx, got, sizeof got), NULL);
-  if (!emp_list_length(v, idx, "expected a list of ids, found key %s", &n)) return 0;
-  if (n == 0) return fail(v, "must not be empty (leave it out to list every environment)", NULL, NULL);
-  if (v->copy) {
-    lua_createtable(L, (int)n, 0);
-    out = lua_gettop(L);
-  }
-  for (i = 1; i <= n; i++) {
-    size_t old = enter_index(v, i);
-    lua_rawgeti(L, idx, i);
-    if (!check_integer(v, lua_gettop(L), &id)) return 0;
-    if (v->copy) lua_rawseti(L, out, i);
-    lua_pop(L, 1);
-    leave(v, old);
-  }
-  return 1;
+static int check_nonempty_string(validator *v, int idx, const emp_field *f) {
+  (void)f;
+  return emp_check_string(v, idx, EMP_NONEMPTY);
 }
 
 static int check_metadata(validator *v, int idx) {
@@ -420,8 +409,9 @@ static int check_typed(validator *v, int idx, const emp_field *f) {
     case EMP_T_SECONDS:       return check_seconds(v, idx, f);
     case EMP_T_NUMBER:        return check_number(v, idx);
     case EMP_T_OBJECT:        return check_object(v, idx, f->object, 0);
-    case EMP_T_STRING_LIST:   return check_string_list(v, idx);
-    case EMP_T_ID_LIST:       return check_id_list(v, idx);
+    case EMP_T_STRING_LIST:   return check_list_of(v, idx, "strings", check_nonempty_string, NULL, NULL);
+    case EMP_T_ID_LIST:       return check_list_of(v, idx, "ids", check_integer, &emp_an_id,
+                                                   "leave it out to list every environment");
     case EMP_T_METADATA:      return check_metadata(v, idx);
     case EMP_T_ENV_OVERRIDES: return emp_check_env_overrides(v, idx);
     case EMP_T_ID:            /* response types: no request field has them */

@@ -4,14 +4,7 @@
 local empirical = require("empirical")
 local helper = require("helper")
 
-local function fixture(name)
-  local f = assert(io.open("spec/fixtures/playwright/" .. name))
-  local text = f:read("*a")
-  f:close()
-  return text
-end
-
-local REPORT = fixture("v1.59-flaky.json")
+local REPORT = helper.read_file("spec/fixtures/playwright/v1.59-flaky.json")
 
 local function detail_with(url, id)
   return { testRun = { id = id or 7, state = "ended", summary_url = url } }

@@ -9,12 +9,7 @@ local cjson = require("cjson")
 
 local call = wire.call
 
-local function read(path)
-  local f = assert(io.open(path))
-  local text = f:read("*a")
-  f:close()
-  return text
-end
+local read = helper.read_file
 
 -- Every key path of a JSON value with the type found there, arrays as [],
 -- nested suites folded into one level: "suites[].specs[].tests[].status:string".

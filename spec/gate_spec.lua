@@ -19,10 +19,9 @@ local it_cancel = HAS_CANCEL and it or pending
 local it_signals = (HAS_SIGNALS and HAS_CANCEL) and it or pending
 local it_reports = HAS_REPORTS and it or pending
 
+-- A file's text; the file is removed.
 local function read(path)
-  local f = assert(io.open(path))
-  local text = f:read("*a")
-  f:close()
+  local text = helper.read_file(path)
   os.remove(path)
   return text
 end

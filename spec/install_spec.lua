@@ -4,12 +4,7 @@ local function run(command)
   return ok == true or ok == 0
 end
 
-local function read(path)
-  local f = assert(io.open(path))
-  local text = f:read("*a")
-  f:close()
-  return text
-end
+local read = require("helper").read_file
 
 local function loads_from(lpath, cpath)
   local probe = [[local e = require("empirical"); assert(e.VERSION == "0.1.0");

@@ -21,18 +21,7 @@ local function tmpdir()
   return dir
 end
 
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
-
-local function slurp(path)
-  local f = assert(io.open(path))
-  local text = f:read("*a")
-  f:close()
-  return text
-end
+local write, slurp = helper.write_file, helper.read_file
 
 -- The working tree as a clone would have it.
 local function clean_copy()

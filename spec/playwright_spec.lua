@@ -27,12 +27,7 @@ local FIXTURES = {
 local OUTCOMES = { "expected", "unexpected", "flaky", "skipped" }
 local FIELDS = { "title", "path", "file", "line", "column", "project", "status", "message", "error", "retries" }
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local text = f:read("*a")
-  f:close()
-  return text
-end
+local read = helper.read_file
 
 -- The fields a user reads, with JSON null (the extraction's absent) as nil.
 local function view(report)

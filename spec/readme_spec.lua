@@ -7,12 +7,7 @@ local help = require("empirical.cli.help")
 local cjson = require("cjson")
 local empirical = require("empirical")
 
-local function slurp(path)
-  local f = assert(io.open(path))
-  local text = f:read("*a")
-  f:close()
-  return text
-end
+local slurp = helper.read_file
 
 local README = slurp("README.md")
 
