@@ -147,10 +147,13 @@ local function xml_text(s)
   return (s:gsub("[%z\1-\8\11\12\14-\31\127]", "\239\191\189"))
 end
 
-local function attrs(list)
+-- name, value, name, value...: a value that is nil leaves its attribute
+-- out (varargs, since a table's length with nil holes is not defined).
+local function attrs(...)
   local out = {}
-  for i = 1, #list, 2 do
-    if list[i + 1] ~= nil then out[#out + 1] = format(' %s="%s"', list[i], xml(list[i + 1])) end
+  for i = 1, select("#", ...), 2 do
+    local name, value = select(i, ...)
+    if value ~= nil then out[#out + 1] = format(' %s="%s"', name, xml(value)) end
   end
   return concat(out)
 end
@@ -234,7 +237,7 @@ local function testcase(case, group, classname, counts)
   if FAILED_STATUS[status] then
     counts.failures = counts.failures + 1
     local message = case.message or ("test " .. status)
-    body[#body + 1] = format("<failure%s>%s</failure>", attrs { "message", message, "type", status },
+    body[#body + 1] = format("<failure%s>%s</failure>", attrs("message", message, "type", status ),
                              xml_text(case.error or message))
   elseif status == "skipped" then
     counts.skipped = counts.skipped + 1
@@ -251,8 +254,8 @@ local function testcase(case, group, classname, counts)
   end
   if #notes > 0 then body[#body + 1] = "<system-out>" .. xml_text(concat(notes, "\n")) .. "</system-out>" end
   local name = case.name .. (case.project and (" [" .. case.project .. "]") or "")
-  return format("    <testcase%s%s", attrs { "name", name, "classname", case.file or classname, "file", case.file,
-                                            "line", case.line and format("%d", case.line), "time", case.time },
+  return format("    <testcase%s%s", attrs("name", name, "classname", case.file or classname, "file", case.file,
+                                            "line", case.line and format("%d", case.line), "time", case.time ),
                 #body > 0 and (">" .. concat(body) .. "</testcase>") or "/>")
 end
 
@@ -276,28 +279,28 @@ local function testsuite(suite)
   end
   if problem then
     counts.errors, counts.tests = counts.errors + 1, counts.tests + 1
-    cases[#cases + 1] = format("    <testcase%s><error%s/></testcase>", attrs { "name", classname .. ": no verdict",
-                               "classname", classname }, attrs { "message", problem, "type", verdict or "error" })
+    cases[#cases + 1] = format("    <testcase%s><error%s/></testcase>", attrs("name", classname .. ": no verdict",
+                               "classname", classname ), attrs("message", problem, "type", verdict or "error" ))
   end
   local properties = {}
   for i, a in ipairs(suite.attempts or {}) do
     local id = run_of(a.detail) and int(run_of(a.detail).id) or (number(a.id) and format("%d", a.id))
     local key = i == 1 and "run" or ("rerun_" .. (i - 1))
     if id then
-      properties[#properties + 1] = format("      <property%s/>", attrs { "name", key .. "_id", "value", id })
+      properties[#properties + 1] = format("      <property%s/>", attrs("name", key .. "_id", "value", id ))
     end
     if text(a.url) then
-      properties[#properties + 1] = format("      <property%s/>", attrs { "name", key .. "_url", "value", a.url })
+      properties[#properties + 1] = format("      <property%s/>", attrs("name", key .. "_url", "value", a.url ))
     end
   end
   for _, key in ipairs { "environment_slug", "build_url", "build_branch", "commit" } do
     if text(first[key]) then
-      properties[#properties + 1] = format("      <property%s/>", attrs { "name", key, "value", first[key] })
+      properties[#properties + 1] = format("      <property%s/>", attrs("name", key, "value", first[key] ))
     end
   end
-  local head = attrs { "name", format("empirical %s", classname), "tests", counts.tests, "failures", counts.failures,
+  local head = attrs("name", format("empirical %s", classname), "tests", counts.tests, "failures", counts.failures,
                        "errors", counts.errors, "skipped", counts.skipped, "time", seconds(first.duration),
-                       "timestamp", text(first.run_started_at) }
+                       "timestamp", text(first.run_started_at) )
   return concat({ format("  <testsuite%s>", head), "    <properties>", concat(properties, "\n"), "    </properties>",
                   concat(cases, "\n"), "  </testsuite>" }, "\n"), counts
 end
@@ -311,8 +314,8 @@ local function document(suites)
   end
   return concat({
     '<?xml version="1.0" encoding="UTF-8"?>',
-    format("<testsuites%s>", attrs { "name", "empirical", "tests", total.tests, "failures", total.failures,
-                                     "errors", total.errors, "skipped", total.skipped }),
+    format("<testsuites%s>", attrs("name", "empirical", "tests", total.tests, "failures", total.failures,
+                                     "errors", total.errors, "skipped", total.skipped )),
     concat(parts, "\n"),
     "</testsuites>",
     "",
