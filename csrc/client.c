@@ -23,7 +23,8 @@
  * stalls or trickles is given up on at half the default timeout, while a
  * real answer (a few KiB) is never near it. */
 #define EMP_DEFAULT_LOW_SPEED_LIMIT    128    /* bytes per second... */
-#define EMP_DEFAULT_LOW_SPEED_TIME_S   15.0   /* ...for this long */
+/* ...for half the timeout (libcurl counts the wait for the first byte too,
+ * so a longer timeout asked for a slow server must stretch this with it). */
 #define EMP_DEFAULT_RETRIES            3
 #define EMP_DEFAULT_MAX_RETRY_AFTER_S  60.0
 #define EMP_DEFAULT_MAX_RESPONSE_BYTES (64.0 * 1024 * 1024)
@@ -298,7 +299,7 @@ int emp_client_new(lua_State *L) {
   c->connect_timeout_ms = to_ms(opt_number(L, opts, "connect_timeout", EMP_DEFAULT_CONNECT_TIMEOUT_S));
   c->deadline_ms = to_ms(opt_number(L, opts, "deadline", 0));
   c->low_speed_limit = (long)opt_number(L, opts, "low_speed_limit", EMP_DEFAULT_LOW_SPEED_LIMIT);
-  c->low_speed_time_s = (long)ceil(opt_number(L, opts, "low_speed_time", EMP_DEFAULT_LOW_SPEED_TIME_S));
+  c->low_speed_time_s = (long)ceil(opt_number(L, opts, "low_speed_time", fmax(1.0, c->timeout_ms / 2000.0)));
   c->verbose = opt_bool(L, opts, "verbose", 0);
   c->retries = (int)opt_number(L, opts, "retries", EMP_DEFAULT_RETRIES);
   c->max_retry_after_s = opt_number(L, opts, "max_retry_after", EMP_DEFAULT_MAX_RETRY_AFTER_S);

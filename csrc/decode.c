@@ -312,6 +312,8 @@ static int http_error(lua_State *L, const emp_endpoint *ep, const emp_response *
     }
   if (message != NULL) {
     add_server_text(&b, message);
+  } else if (res->status >= 300 && res->status < 400 && (ep->flags & EMP_RAW)) {
+    luaL_addstring(&b, "redirected without a Location header to follow");
   } else if (res->status >= 300 && res->status < 400) {
     luaL_addstring(&b, "redirected to ");
     add_server_text(&b, res->location ? res->location : "(no Location header)");

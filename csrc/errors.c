@@ -66,7 +66,11 @@ int emp_fail(lua_State *L, emp_kind kind, const char *field, const char *fmt, ..
 }
 
 void emp_error_set_int(lua_State *L, int idx, const char *key, long long value) {
-  emp_pushwhole(L, (lua_Number)value);
+#if LUA_VERSION_NUM >= 503
+  lua_pushinteger(L, (lua_Integer)value);   /* no trip through a double: exact, whatever the value */
+#else
+  lua_pushnumber(L, (lua_Number)value);
+#endif
   lua_setfield(L, idx, key);
 }
 
@@ -110,11 +114,11 @@ static int error_tostring(lua_State *L) {
   kind = field_text(L, "kind");
   request = field_text(L, "request");
   message = field_text(L, "message");
-  lua_getfield(L, 1, "status");
-  if (lua_type(L, -1) == LUA_TNUMBER)
+  lua_getfield(L, 1, "status");   /* any value a caller put there: only a plausible one is shown */
+  if (lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) >= 100 && lua_tonumber(L, -1) <= 999)
     snprintf(status, sizeof status, " %d", (int)lua_tonumber(L, -1));
   lua_getfield(L, 1, "attempts");
-  if (lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) > 1)
+  if (lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) > 1 && lua_tonumber(L, -1) < 1e6)
     snprintf(attempts, sizeof attempts, " (after %d attempts)", (int)lua_tonumber(L, -1));
   lua_pushfstring(L, "empirical: %s%s: %s%s%s%s", kind ? kind : "error", status,
                   request ? request : "", request ? ": " : "",

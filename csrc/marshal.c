@@ -40,7 +40,7 @@ static void to_query_text(lua_State *L, const emp_field *f) {
   } else if (f->type == EMP_T_ID_LIST) {   /* "3,4": the vendor takes the ids comma-separated */
     int list = lua_gettop(L);
     lua_Integer i, n = (lua_Integer)lua_rawlen(L, list);
-    lua_pushliteral(L, "");
+    int pieces = 0;
     for (i = 1; i <= n; i++) {
       double d;
       lua_rawgeti(L, list, i);
@@ -48,8 +48,13 @@ static void to_query_text(lua_State *L, const emp_field *f) {
       lua_pop(L, 1);
       if (i > 1) lua_pushliteral(L, ",");
       push_digits(L, d);
-      lua_concat(L, i > 1 ? 3 : 2);
+      pieces += i > 1 ? 2 : 1;
+      if (pieces >= 32) {   /* joined in batches: linear, and the stack stays small */
+        lua_concat(L, pieces);
+        pieces = 1;
+      }
     }
+    lua_concat(L, pieces);
     lua_remove(L, list);
   }
 }

@@ -47,7 +47,9 @@ struct emp_request {
   int attempt, capped, redirects;
   int busy;                         /* being polled: a callback may not poll it again */
   int linked;                       /* on the client's list of live requests */
-  int left_at_close;                /* an attempt was in flight when the client closed */
+  int left;                         /* the last attempt may have reached the server */
+  int left_at_close;                /* an attempt was under way when the client closed */
+  size_t max_response_bytes;        /* the client's, kept for messages once it is closed */
   long limit_ms;                    /* 0: no deadline */
   double started, retry_at;
   CURLcode code;
@@ -136,13 +138,18 @@ static void end_request(emp_request *r) {
   r->state = REQ_DONE;
 }
 
+/* The client is closing. A request whose answer has come (TRANSFERRED)
+ * keeps it, easy handle and body, off the multi handle already: its next
+ * poll still decodes it, so a created run is never lost to a close. */
 void emp_request_detach(emp_request *r) {
-  r->left_at_close = r->state == REQ_SENDING;
-  release_easy(r);
-  r->client = NULL;
+  r->left_at_close = r->state == REQ_SENDING || r->state == REQ_TRANSFERRED;
+  if (r->state != REQ_TRANSFERRED) {
+    release_easy(r);
+    free_buffer(r);
+  }
+  r->client = NULL;   /* release_easy now frees the handle it kept */
   r->prev = r->next = NULL;
-  r->linked = 0;   /* the client is letting go of its whole list */
-  free_buffer(r);
+  r->linked = 0;      /* the client is letting go of its whole list */
 }
 
 static int request_gc(lua_State *L) {
@@ -200,18 +207,26 @@ static long retry_delay_ms(emp_request *r) {
   return emp_retry_backoff_ms(r->attempt, &r->client->seed);
 }
 
+/* What the last transfer says: its status, how it failed, and whether the
+ * request may have reached the server (it began to leave: libcurl got past
+ * connecting and the TLS handshake; or an answer came). */
+static void read_transfer(emp_request *r) {
+  curl_off_t pretransfer = 0;
+  curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);   /* also after a failure mid-body */
+  curl_easy_getinfo(r->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
+  r->failure = r->code == CURLE_OK ? EMP_FAILURE_AMBIGUOUS   /* it reached the server: it answered */
+                                   : emp_retry_classify(r->code, pretransfer > 0);
+  r->left = r->code == CURLE_OK || r->status > 0 || pretransfer > 0;
+}
+
 /* After a transfer: the wait before another attempt, or -1 for none. */
 static long next_attempt_in(emp_request *r) {
   int idempotent = (r->ep->flags & EMP_IDEMPOTENT) != 0;
   long delay;
-  curl_off_t pretransfer = 0;
-  curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);   /* also after a failure mid-body */
-  curl_easy_getinfo(r->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
+  read_transfer(r);
   if (r->code == CURLE_OK) {
-    r->failure = EMP_FAILURE_AMBIGUOUS;   /* it reached the server: it answered */
     if (!emp_retry_status_is_retryable(r->status, idempotent) || r->attempt > r->client->retries) return -1;
   } else {
-    r->failure = emp_retry_classify(r->code, pretransfer > 0);
     if (r->code == CURLE_OPERATION_TIMEDOUT && r->capped) return -1;   /* likely the deadline: no time for more */
     if (r->failure == EMP_FAILURE_PERMANENT || (r->failure == EMP_FAILURE_AMBIGUOUS && !idempotent) ||
         r->attempt > r->client->retries)
@@ -227,12 +242,6 @@ static long next_attempt_in(emp_request *r) {
 
 /* --- the end of a request ------------------------------------------------------- */
 
-/* Whether the last attempt may have reached the server: it answered, or
- * the failure came after the request began to leave. */
-static int may_have_left(const emp_request *r) {
-  return r->code == CURLE_OK || r->status > 0 || r->failure != EMP_FAILURE_NOT_SENT;
-}
-
 /* Push the error for a transfer that got no usable HTTP response. */
 static int transport_error(lua_State *L, emp_request *r) {
   const char *what = r->errbuf[0] ? r->errbuf : curl_easy_strerror(r->code);
@@ -242,7 +251,7 @@ static int transport_error(lua_State *L, emp_request *r) {
   if (deadline_hit) what = "the call's deadline passed before the response was complete";
   if (r->body_overflow)
     err = emp_error_push(L, EMP_DECODE, NULL, "the response is larger than max_response_bytes (%zu bytes)",
-                         r->client->max_response_bytes);
+                         r->max_response_bytes);
   else if (r->header_overflow)
     err = emp_error_push(L, EMP_DECODE, NULL, "the response headers are larger than %d bytes", EMP_MAX_HEADER_BYTES);
   else if (r->code == CURLE_OUT_OF_MEMORY && r->status > 0)   /* libcurl's own cap on one header line */
@@ -253,7 +262,7 @@ static int transport_error(lua_State *L, emp_request *r) {
   if (r->status > 0) emp_error_set_int(L, err, "status", r->status);
   emp_error_set_bool(L, err, "retryable", r->failure == EMP_FAILURE_NOT_SENT ||
                                           (r->failure == EMP_FAILURE_AMBIGUOUS && idempotent));
-  if (!idempotent && may_have_left(r)) emp_error_note_may_exist(L, err, r->status);
+  if (!idempotent && r->left) emp_error_note_may_exist(L, err, r->status);
   return err;
 }
 
@@ -311,8 +320,8 @@ static void finish(lua_State *L, emp_request *r, int uv) {
   err = lua_gettop(L);
   if (r->code == CURLE_OK) {   /* a poller's next try honours the server's Retry-After */
     curl_off_t after = 0;
-    curl_easy_getinfo(r->easy, CURLINFO_RETRY_AFTER, &after);
-    if (after > 0) emp_error_set_int(L, err, "retry_after", (long long)after);
+    curl_easy_getinfo(r->easy, CURLINFO_RETRY_AFTER, &after);   /* the server's number: capped at a day */
+    if (after > 0) emp_error_set_int(L, err, "retry_after", (long long)(after < 86400 ? after : 86400));
   }
   if (r->why != NULL) {
     lua_getfield(L, err, "message");
@@ -337,6 +346,18 @@ static void cut(lua_State *L, emp_request *r, int uv, int was_sending) {
 static void fail_closed(lua_State *L, emp_request *r, int uv) {
   emp_error_push(L, EMP_CONFIG, NULL, "the client was closed while %s %s was in flight", r->ep->method, r->path);
   cut(L, r, uv, r->left_at_close);
+}
+
+/* End r now, for the reason (an error object) on top of the stack: unless
+ * its answer has already come, which it keeps (a created run is returned). */
+static void stop(lua_State *L, emp_request *r, int uv) {
+  if (r->state == REQ_TRANSFERRED && r->easy != NULL) {
+    lua_pop(L, 1);
+    read_transfer(r);
+    finish(L, r, uv);
+    return;
+  }
+  cut(L, r, uv, r->client != NULL ? r->state == REQ_SENDING : r->left_at_close);
 }
 
 /* --- a report's redirects ------------------------------------------------------ */
@@ -393,7 +414,10 @@ static int step(lua_State *L, emp_request *r, int idx) {
   r->busy = 1;
   emp_getuservalue(L, idx);
   uv = lua_gettop(L);
-  if (r->client == NULL) {
+  if (r->client == NULL && r->state == REQ_TRANSFERRED && r->easy != NULL) {
+    read_transfer(r);   /* its answer came before the client closed: no more attempts, but its result */
+    finish(L, r, uv);
+  } else if (r->client == NULL) {
     fail_closed(L, r, uv);
   } else {
     if (r->state == REQ_BACKOFF && emp_monotonic() >= r->retry_at) send_attempt(r, 1);
@@ -404,14 +428,11 @@ static int step(lua_State *L, emp_request *r, int idx) {
       if ((delay = next_attempt_in(r)) < 0) {
         finish(L, r, uv);
       } else {
+        r->retry_at = emp_monotonic() + (double)delay / 1000;
+        r->state = REQ_BACKOFF;    /* this answer is used up: a close now cuts nothing that came */
         emit(L, r, uv, r->code == CURLE_OK ? "http" : "transport", delay);
-        if (r->client == NULL) {   /* the callback closed the client */
-          fail_closed(L, r, uv);
-        } else {
-          r->retry_at = emp_monotonic() + (double)delay / 1000;
-          r->state = REQ_BACKOFF;
-          if (delay == 0) send_attempt(r, 1);
-        }
+        if (r->client == NULL) fail_closed(L, r, uv);   /* the callback closed the client */
+        else if (delay == 0) send_attempt(r, 1);
       }
     }
   }
@@ -422,11 +443,11 @@ static int step(lua_State *L, emp_request *r, int idx) {
 
 /* End r because a caught signal arrived while a caller waited on it. */
 static void interrupt(lua_State *L, emp_request *r, int idx) {
-  int uv, was_sending = r->state == REQ_SENDING && r->client != NULL;
+  int uv;
   emp_getuservalue(L, idx);
   uv = lua_gettop(L);
   emp_signal_error(L);
-  cut(L, r, uv, was_sending);
+  stop(L, r, uv);
   lua_settop(L, uv - 1);
 }
 
@@ -439,6 +460,9 @@ static void wait_done(lua_State *L, emp_request *r, int idx) {
       return;
     }
     if (r->client == NULL) continue;   /* a callback closed it: the next step says so */
+    /* Move the client's other transfers along too: a socket of theirs left
+     * readable would wake the poll below at once, and spin. */
+    if (r->state != REQ_SENDING) emp_client_drive(r->client);
     if (r->state == REQ_BACKOFF) {
       long until = (long)((r->retry_at - emp_monotonic()) * 1000) + 1;
       if (until < ms) ms = until > 0 ? until : 0;
@@ -481,17 +505,19 @@ static int request_wait(lua_State *L) {
   return 2;
 }
 
-/* req:abort() -> true: end a request still in flight with kind
- * "interrupted" (an event loop's "stop"); a done one keeps its outcome. */
+/* req:abort([message]) -> true: end a request still in flight with kind
+ * "interrupted" (an event loop's "stop"); one whose answer has come keeps
+ * it, as a done one keeps its outcome. */
 static int request_abort(lua_State *L) {
   emp_request *r = check_request(L);
-  lua_settop(L, 1);
+  const char *message = luaL_optstring(L, 2, "aborted by the caller (req:abort())");
+  lua_settop(L, 2);
   if (r->state != REQ_DONE && !r->busy) {
-    int was_sending = r->state == REQ_SENDING && r->client != NULL, uv;
+    int uv;
     emp_getuservalue(L, 1);
     uv = lua_gettop(L);
-    emp_error_push(L, EMP_INTERRUPTED, NULL, "aborted by the caller (req:abort())");
-    cut(L, r, uv, was_sending);
+    emp_error_push(L, EMP_INTERRUPTED, NULL, "%s", message);
+    stop(L, r, uv);
   }
   lua_pushboolean(L, 1);
   return 1;
@@ -605,6 +631,7 @@ int emp_request_start(lua_State *L) {
 
   r->client = c;
   r->ep = ep;
+  r->max_response_bytes = c->max_response_bytes;
   r->limit_ms = limit_ms;
   r->started = emp_monotonic();
   r->next = c->requests;
@@ -624,7 +651,9 @@ int emp_request_start(lua_State *L) {
 
 /* client:call(op, params [, limit]) -> result | nil, err: start, then wait. */
 int emp_request_call(lua_State *L) {
-  int n = emp_request_start(L);
+  int n;
+  if (emp_signal_pending()) return emp_signal_fail(L);   /* caught before it began: nothing is sent */
+  n = emp_request_start(L);
   if (n == 2) return 2;
   lua_replace(L, 1);     /* the request, where request_wait wants it */
   lua_settop(L, 1);

@@ -87,8 +87,12 @@ int emp_now(lua_State *L) {
 /* core.sleep(seconds) -> true | nil, err: in slices, so that a caught
  * signal ends it within one. */
 int emp_sleep(lua_State *L) {
-  lua_Number s = luaL_checknumber(L, 1);
-  double until = emp_monotonic() + (s > 0 ? (double)s : 0);
+  lua_Number s;
+  double until;
+  if (lua_type(L, 1) != LUA_TNUMBER)
+    return emp_fail(L, EMP_INVALID, "seconds", "expected a number, got %s", luaL_typename(L, 1));
+  s = lua_tonumber(L, 1);
+  until = emp_monotonic() + (s > 0 ? (double)s : 0);
   for (;;) {
     double left = until - emp_monotonic();
     struct timespec ts;

@@ -253,6 +253,8 @@ describe("empirical gate", function()
       { "missing counts", body { state = "started" } },
       { "null and odd items", body({ state = "started", total_count = 3 }, '[null, {"name": null}, 7, {"status": 1}]') },
       { "an unknown state", body { state = "warming_up", total_count = 6 } },
+      { "fractional and huge counts", body { state = "started", total_count = 6.5, success_count = 1e300,
+                                             failed_count = 0.25, duration = -3 } },
     }
     for _, counts in ipairs { "null", "missing" } do
       it("on counts " .. counts .. " while the run is queued and started (the fake's running_counts)", function()
@@ -284,6 +286,52 @@ describe("empirical gate", function()
         assert.matches("staging: run 1 ended: FAILED", err, 1, true)
       end)
     end
+  end)
+
+  describe("odd answers the schema allows, to the end", function()
+    local function ended(test_run, items)
+      local run = { id = 101, state = "ended", summary_url = cjson.null }
+      for k, v in pairs(test_run) do run[k] = v end
+      return cjson.encode { data = { test_run = { project = { id = 1 }, testRun = run,
+                                                  flattenedSummaryDetails = items or {} } } }
+    end
+    local function serve(body)
+      fake:script { method = "GET", path = "/api/test-runs/101", status = 200, body = body,
+                    content_type = "application/json", times = 5 }
+    end
+
+    it("a run that ended saying nothing of its tests is no verdict (2), never a pass", function()
+      serve(ended {})
+      local code, _, err = gate { "--run", "101" }
+      assert.equal(2, code, err)
+      assert.matches("ended without saying what its tests did", err, 1, true)
+    end)
+
+    it("a failed run that names no test still writes a red JUnit report", function()
+      serve(ended({ failed_count = 2, total_count = 5, success_count = 3 }))
+      local report = os.tmpname()
+      local code, _, err = gate { "--run", "101", "--junit", report }
+      assert.equal(1, code, err)
+      local suite = junit_suites(report)[1]
+      assert.equal("1", suite.attr.failures)
+      local failure = children(children(suite, "testcase")[1], "failure")[1]
+      assert.matches("2 tests failed", failure.attr.message, 1, true)
+    end)
+
+    it("fractional counts and ids show as they are, through get, list, wait and gate", function()
+      serve(ended { total_count = 6.5, success_count = 6.5, failed_count = 0, skipped_count = 0, flaky_count = 0 })
+      fake:script { method = "GET", path = "/api/test-runs", status = 200, content_type = "application/json",
+                    body = cjson.encode { data = { test_runs = { items = { { id = 2.5, total_count = 0.5 } } } } } }
+      for _, args in ipairs { { "get", "101" }, { "list" }, { "wait", "101" }, { "gate", "--run", "101" } } do
+        local argv = { helper.LUA, "bin/empirical" }
+        for _, a in ipairs(args) do argv[#argv + 1] = a end
+        local code, out, err = helper.run(argv, { EMPIRICALRUN_KEY = fake.token, EMPIRICALRUN_API_URL = fake.url,
+                                                  CI = "true", EMPIRICALRUN_PROJECT = false })
+        assert.is_true(code == 0 or code == 1, table.concat(args, " ") .. ": " .. err)
+        no_traceback(out, err)
+        assert.is_nil((out .. err):find("unexpected error", 1, true), err)
+      end
+    end)
   end)
 
   describe("reports", function()

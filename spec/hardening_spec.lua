@@ -418,3 +418,124 @@ describe("secrets in messages", function()
     assert.equal("empirical.client (http://127.0.0.1:9)", lines[3])
   end)
 end)
+
+-- What a review of the C core found, each reproduced.
+describe("a review's findings", function()
+  local fake
+
+  setup(function() fake = helper.start_fake { speed = 100 } end)
+  teardown(function()
+    empirical.release_signals()
+    fake:stop()
+  end)
+  before_each(function() fake:reset() end)
+
+  -- Two triggers: the first answered at once, the second late, so waiting
+  -- on the second leaves the first with its answer in hand, not yet read.
+  local function first_answered(client)
+    fake:script { method = "PUT", delay = 0, times = 1 }
+    fake:script { method = "PUT", delay = 0.3, times = 1 }
+    local first = assert(client:start("trigger", { environment = "staging" }))
+    local second = assert(client:start("trigger", { environment = "production" }))
+    assert(second:wait())
+    return first
+  end
+
+  it("a close keeps the run a trigger's answer already created", function()
+    local client = helper.client(fake)
+    local first = first_answered(client)
+    client:close()
+    local run, err = first:wait()
+    assert.is_nil(err)
+    assert.equal("staging", fake:log()[1].body:match('"environment":"(%a+)"'))
+    assert.equal(1, run.id)
+  end)
+
+  it("an abort keeps it too, and an abort of one in flight says the run may exist", function()
+    local client = helper.client(fake)
+    local first = first_answered(client)
+    first:abort()
+    assert.equal(1, assert(first:wait()).id)
+    fake:script { method = "PUT", delay = 2 }
+    local third = assert(client:start("trigger", { environment = "staging" }))
+    for _ = 1, 20 do third:poll() empirical.sleep(0.01) end       -- the request is out
+    third:abort()
+    local _, err = third:wait()
+    assert.equal("interrupted", err.kind)
+    assert.is_true(err.run_may_exist)
+    client:close()
+  end)
+
+  it("a signal during trigger_all gives each trigger its own error, saying its run may exist", function()
+    local client = helper.client(fake)
+    fake:script { method = "PUT", delay = 2, times = 2 }
+    empirical.catch_signals()
+    os.execute(("(sleep 0.5; kill -TERM %s) >/dev/null 2>&1 &"):format(helper.pid()))
+    local runs, errs = client:trigger_all { { environment = "staging" }, { environment = "production" } }
+    empirical.release_signals()
+    for i = 1, 2 do
+      assert.is_nil(runs[i])
+      assert.same({ "interrupted", "SIGTERM", true }, { errs[i].kind, errs[i].signal, errs[i].run_may_exist })
+    end
+    assert.are_not.equal(errs[1], errs[2])
+    client:close()
+  end)
+
+  it("a signal caught before a blocking call means nothing is sent", function()
+    local client = helper.client(fake)
+    empirical.catch_signals()
+    os.execute("kill -TERM " .. helper.pid())
+    local run, err = client:trigger { environment = "staging" }
+    empirical.release_signals()
+    assert.is_nil(run)
+    assert.same({ "interrupted", "SIGTERM" }, { err.kind, err.signal })
+    assert.is_nil(err.run_may_exist)
+    assert.equal(0, #fake:log())
+    client:close()
+  end)
+
+  it("a server's Retry-After of any size is kept in range", function()
+    local client = helper.client(fake, { retries = 0 })
+    fake:script { method = "GET", status = 503, body = "", headers = { ["Retry-After"] = "9223372036854775807" } }
+    local _, err = client:get(1)
+    assert.equal(86400, err.retry_after)
+    client:close()
+  end)
+
+  it("a blocking wait sleeping before its retry does not spin while another answer arrives", function()
+    local client = helper.client(fake, { retries = 1 })
+    local id = assert(client:trigger { environment = "staging" }).id
+    fake:script { method = "GET", path = "/api/test-runs/" .. id, status = 503, body = "",
+                  headers = { ["Retry-After"] = "1" }, times = 1 }
+    fake:script { method = "GET", path = "/api/test-runs/999", delay = 0.2 }
+    local waiting = assert(client:start("get", id))
+    local other = assert(client:start("get", 999))
+    local cpu = os.clock()
+    assert(waiting:wait())
+    local spent = os.clock() - cpu
+    assert.is_true(spent < 0.3, ("%.2f s of CPU for a 1 s wait"):format(spent))
+    local _, err = other:wait()
+    assert.equal(404, err.status)
+    client:close()
+  end)
+
+  it("a trigger refused at the TLS handshake says nothing of a run", function()
+    local certs = helper.make_certs()
+    local tls = helper.start_fake { tls_cert = certs.server_cert, tls_key = certs.server_key }
+    local client = helper.client(tls)                       -- the system store: the test CA is not in it
+    local _, err = client:trigger { environment = "staging" }
+    assert.equal("transport", err.kind)
+    assert.is_nil(err.run_may_exist)
+    assert.is_nil(err.message:find("may have been created", 1, true))
+    assert.equal(0, #tls:log())
+    client:close()
+    tls:stop()
+    helper.remove_dir(certs.dir)
+  end)
+
+  it("sleep takes a number, or says what it got", function()
+    local ok, err = empirical.sleep(nil)
+    assert.is_nil(ok)
+    assert.same({ "invalid", "seconds" }, { err.kind, err.field })
+  end)
+end)

@@ -47,12 +47,19 @@ function M.trigger_params(shared, environment)
   return empirical.compose(shared or {}, { environment = environment })
 end
 
---- "passed", "failed", "empty", "error", "cancelled" or "running".
+--- "passed", "failed", "empty", "uncounted", "error", "cancelled" or "running".
+-- A run that ended but says nothing of its tests (no counts, no items, no
+-- report) is no verdict: a gate must not pass what it cannot count.
 function M.judge(detail, allow_empty, parsed)
   local verdict = report.verdict(detail)
   if verdict ~= "passed" then return verdict end
-  local total = render.counts(detail, parsed).total
-  if total == 0 and not allow_empty then return "empty" end
+  local c = render.counts(detail, parsed)
+  if c.total == 0 and not allow_empty then return "empty" end
+  if c.total == nil and c.passed == nil and c.failed == nil then
+    local items = type(detail) == "table" and type(detail.flattenedSummaryDetails) == "table"
+                  and #detail.flattenedSummaryDetails or 0
+    if items == 0 then return "uncounted" end
+  end
   return "passed"
 end
 

@@ -291,11 +291,14 @@ local function settle(handle, requests, results, errs)
     end
     if left > 0 then
       local _, interrupted = handle:wait_io(0.05)
-      if interrupted then   -- a caught signal: cut what is in flight, and say so for each
+      if interrupted then   -- a caught signal: cut what is in flight; each says how it ended
         for i = 1, #requests do
-          if requests[i] then
-            requests[i]:abort()
-            errs[i], requests[i] = interrupted, false
+          local req = requests[i]
+          if req then
+            req:abort(interrupted.message)   -- one whose answer came keeps it (a created run)
+            local _, result, err = req:poll()
+            if err then err.signal = interrupted.signal end
+            results[i], errs[i], requests[i] = result, err, false
           end
         end
         return interrupted
@@ -475,15 +478,18 @@ function Client:wait_all(ids, opts)
     end
     local stopped = settle(self._core, requests, results, failures)
     for i, w in ipairs(waits) do
-      if not (w.detail or w.err) and polled[i] then
-        if stopped then w.err = own_error(stopped, w)
-        else
-          local at = now()
-          poll_outcome(w, results[i], failures[i], o, at)
-          if results[i] then w.schedule:observe(results[i], at) else w.schedule:failed(failures[i], at) end
-        end
+      if not (w.detail or w.err) and polled[i] and (results[i] or not stopped) then
+        local at = now()
+        poll_outcome(w, results[i], failures[i], o, at)
+        if results[i] then w.schedule:observe(results[i], at) else w.schedule:failed(failures[i], at) end
         if w.detail or w.err then pending = pending - 1 end
       end
+    end
+    if stopped then   -- a caught signal: what answered counts, the rest is interrupted
+      for _, w in ipairs(waits) do
+        if not (w.detail or w.err) then w.err = own_error(stopped, w) end
+      end
+      break
     end
     local left = deadline - now()
     if pending > 0 and left <= 0 then

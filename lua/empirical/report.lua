@@ -10,7 +10,7 @@
 -- vendor: only `name` and `status` are read, each only when it has the
 -- expected type, so an item that is null, empty or odd never raises.
 local type, tostring, ipairs, next = type, tostring, ipairs, next
-local concat, floor, format = table.concat, math.floor, string.format
+local concat, floor, format, huge = table.concat, math.floor, string.format, math.huge
 
 local M = {}
 
@@ -60,9 +60,42 @@ local function number(v)
   return type(v) == "number" and v or nil
 end
 
-local function int(v)
+--- A number as a person reads it: whole ones as digits, others as they
+-- are ("6.5", "1e+300"), anything else "?". Never raises, whatever the
+-- vendor sent.
+function M.number_text(v)
   v = number(v)
-  return v and format("%d", floor(v)) or "?"
+  if v == nil or v ~= v then return "?" end
+  if v == floor(v) and v > -2 ^ 63 and v < 2 ^ 63 then return format("%d", v) end
+  return format("%.6g", v)
+end
+local int = M.number_text
+
+--- {total, passed, failed, flaky, skipped}, each a number or nil (unknown),
+-- from a run detail and, when there is one, its parsed report. passed
+-- excludes flaky: when success + failed + skipped makes the total, the
+-- vendor counted flaky tests inside success, and they are taken out, so the
+-- four add up to the total, each test once. Missing counts come from the
+-- report's stats.
+function M.counts(detail, parsed)
+  local r = run_of(detail) or {}
+  local function num(v) return number(v) and v == v and v > -huge and v < huge and v or nil end
+  local c = { total = num(r.total_count), passed = num(r.success_count), failed = num(r.failed_count),
+              flaky = num(r.flaky_count), skipped = num(r.skipped_count) }
+  if c.total and c.passed and c.failed and c.skipped and c.flaky and c.passed + c.failed + c.skipped == c.total then
+    c.passed = c.passed - c.flaky
+  end
+  local s = type(parsed) == "table" and type(parsed.stats) == "table" and parsed.stats
+  if s then
+    c.passed = c.passed or num(s.expected)
+    c.failed = c.failed or num(s.unexpected)
+    c.flaky = c.flaky or num(s.flaky)
+    c.skipped = c.skipped or num(s.skipped)
+  end
+  if not c.total and c.passed and c.failed and c.flaky and c.skipped then
+    c.total = c.passed + c.failed + c.flaky + c.skipped
+  end
+  return c
 end
 
 --- "passed" (ended, no failed tests: flaky ones pass, and are counted),
@@ -91,7 +124,7 @@ end
 
 local function duration(ms)
   ms = number(ms)
-  if not ms then return nil end
+  if not ms or ms ~= ms or ms < 0 or ms == huge then return nil end
   local s = ms / 1000
   if s < 60 then return format("%.1f s", s) end
   return format("%dm%02ds", floor(s / 60), floor(s % 60))
@@ -102,11 +135,11 @@ end
 function M.summary(detail, info)
   local run = run_of(detail)
   if not run then return "no run detail" end
-  local verdict = M.verdict(detail)
+  local verdict, c = M.verdict(detail), M.counts(detail)
   local lines = {
     format("run %s %s: %s", int(run.id), tostring(run.state), verdict:upper()),
-    format("  %s passed, %s failed, %s flaky, %s skipped of %s tests%s", int(run.success_count),
-           int(run.failed_count), int(run.flaky_count or 0), int(run.skipped_count or 0), int(run.total_count),
+    format("  %s passed, %s failed, %s flaky, %s skipped of %s tests%s", int(c.passed), int(c.failed),
+           int(c.flaky), int(c.skipped), int(c.total),
            duration(run.duration) and (" in " .. duration(run.duration)) or ""),
   }
   local where = {}
@@ -255,7 +288,7 @@ local function testcase(case, group, classname, counts)
   if #notes > 0 then body[#body + 1] = "<system-out>" .. xml_text(concat(notes, "\n")) .. "</system-out>" end
   local name = case.name .. (case.project and (" [" .. case.project .. "]") or "")
   return format("    <testcase%s%s", attrs("name", name, "classname", case.file or classname, "file", case.file,
-                                            "line", case.line and format("%d", case.line), "time", case.time ),
+                                            "line", case.line and int(case.line), "time", case.time ),
                 #body > 0 and (">" .. concat(body) .. "</testcase>") or "/>")
 end
 
@@ -281,10 +314,18 @@ local function testsuite(suite)
     counts.errors, counts.tests = counts.errors + 1, counts.tests + 1
     cases[#cases + 1] = format("    <testcase%s><error%s/></testcase>", attrs("name", classname .. ": no verdict",
                                "classname", classname ), attrs("message", problem, "type", verdict or "error" ))
+  elseif verdict == "failed" and counts.failures == 0 then
+    -- The run failed but named no test (no items, no report): the test tab
+    -- must still show red, never an empty green suite.
+    local r = run_of(last.detail)
+    counts.failures, counts.tests = 1, counts.tests + 1
+    cases[#cases + 1] = format("    <testcase%s><failure%s/></testcase>", attrs("name", classname .. ": failed tests",
+      "classname", classname), attrs("message", format("run %s: %s tests failed; which ones, neither the run nor "
+      .. "its report said", int(r.id), int(r.failed_count)), "type", "failed"))
   end
   local properties = {}
   for i, a in ipairs(suite.attempts or {}) do
-    local id = run_of(a.detail) and int(run_of(a.detail).id) or (number(a.id) and format("%d", a.id))
+    local id = run_of(a.detail) and int(run_of(a.detail).id) or (number(a.id) and int(a.id))
     local key = i == 1 and "run" or ("rerun_" .. (i - 1))
     if id then
       properties[#properties + 1] = format("      <property%s/>", attrs("name", key .. "_id", "value", id ))

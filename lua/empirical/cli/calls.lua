@@ -4,6 +4,8 @@
 local commands = require("empirical.cli.commands")
 local render = require("empirical.cli.render")
 
+local number_text = require("empirical.report").number_text
+
 local M = {}
 
 local format = string.format
@@ -46,7 +48,8 @@ function M.trigger(o, ctx)
         local url = render.link(o, run.id)
         rows[i] = { environment = env, id = run.id, state = run.state, url = url }
         if not o.json then
-          ctx:print(format("%s: run %d %s%s", env, run.id, tostring(run.state), url and ("  " .. url) or ""))
+          ctx:print(format("%s: run %s %s%s", env, number_text(run.id), tostring(run.state),
+                           url and ("  " .. url) or ""))
         end
       else
         rows[i] = { environment = env, error = tostring(errs[i]) }
@@ -67,7 +70,8 @@ function M.rerun(o, ctx)
     if o.json then
       ctx:print(json({ id = run.id, state = run.state, source_id = id, only_failed = o.only_failed, url = url }, {}))
     else
-      ctx:print(format("run %d re-runs %s of run %d: %s%s", run.id, o.only_failed and "the failed tests" or "all tests",
+      ctx:print(format("run %s re-runs %s of run %d: %s%s", number_text(run.id),
+                       o.only_failed and "the failed tests" or "all tests",
                        id, tostring(run.state), url and ("  " .. url) or ""))
     end
     return 0
@@ -149,7 +153,7 @@ function M.cancel(o, ctx)
 end
 
 local function cell(v)
-  return type(v) == "number" and format("%d", v) or (type(v) == "string" and v or "?")
+  return type(v) == "number" and number_text(v) or (type(v) == "string" and v or "?")
 end
 
 function M.list(o, ctx)

@@ -13,8 +13,9 @@ M.EXIT = {
   { code = 0, name = "passed", meaning = "every run passed (flaky tests pass)" },
   { code = 1, name = "failed", meaning = "tests failed, after any re-runs; or a run had no tests (see --allow-empty)" },
   { code = 2, name = "no_verdict", meaning = "no verdict for reasons outside the tests: a run errored or was " ..
-                                           "cancelled, the deadline passed, or the API kept failing " ..
-                                           "(transport errors, 5xx) until the deadline" },
+                                           "cancelled, ended without saying what its tests did, the deadline " ..
+                                           "passed, or the API kept failing (transport errors, 5xx) until " ..
+                                           "the deadline" },
   { code = 3, name = "usage", meaning = "your side: a bad flag, a missing or rejected key, a 4xx answer, an " ..
                                       "unknown environment, or an unexpected error" },
   { code = 130, name = "sigint", meaning = "interrupted by SIGINT (Ctrl+C); the runs it started were cancelled" },
@@ -29,6 +30,8 @@ M.OUTCOMES = {
   { name = "passed", code = 0, meaning = "the run (or its last re-run) passed" },
   { name = "failed", code = 1, meaning = "tests failed after any re-runs" },
   { name = "empty", code = 1, meaning = "the run ended with no tests, and --allow-empty was not given" },
+  { name = "uncounted", code = 2,
+    meaning = "the run ended without saying how many tests ran or failed (no counts, no items, no report)" },
   { name = "error", code = 2, meaning = "the run ended in state error" },
   { name = "cancelled", code = 2, meaning = "the run was cancelled (by someone else, or replaced while pending)" },
   { name = "timeout", code = 2, meaning = "the deadline passed before the run ended" },

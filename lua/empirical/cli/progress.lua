@@ -27,9 +27,9 @@ function M.line(label, detail)
   local c = render.counts(detail)
   local done = (c.passed or 0) + (c.failed or 0) + (c.skipped or 0) + (c.flaky or 0)
   if c.total and done > c.total then done = c.total end
-  local id = type(r.id) == "number" and format("%d", r.id) or "?"
+  local n = require("empirical.report").number_text
+  local id = n(r.id)
   local state = type(r.state) == "string" and r.state or "?"
-  local function n(v) return v and format("%d", v) or "?" end
   return format("%srun %s %s, %s/%s done, %s failed", label ~= "" and (label .. ": ") or "", id, state,
                 (c.passed or c.failed) and n(done) or "?", n(c.total), n(c.failed))
 end

@@ -87,7 +87,7 @@ function M.markdown(result)
       local label = format("%s %s", a.kind == "rerun" and "re-run" or "run", a.id)
       links[#links + 1] = a.url and format("[%s](%s)", label, a.url) or label
     end
-    local function n(v) return type(v) == "number" and format("%d", v) or "?" end
+    local n = require("empirical.report").number_text
     out[#out + 1] = format("| %s | %s %s | %s | %s | %s | %s | %s | %s |", md(run.label), ICON[run.outcome] or "⚠️",
                            run.outcome, n(c.passed), n(c.failed), n(c.flaky), n(c.skipped), n(c.total),
                            concat(links, " → "))

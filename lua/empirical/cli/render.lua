@@ -17,32 +17,10 @@ local function run_of(detail)
   return type(detail) == "table" and type(detail.testRun) == "table" and detail.testRun or {}
 end
 
---- {total, passed, failed, flaky, skipped}, each a number or nil (unknown).
--- passed excludes flaky: when success + failed + skipped makes the total,
--- the vendor counted flaky tests inside success, and they are taken out, so
--- the four add up to the total, each test once. Missing counts come from the
--- report's stats when there is one.
-function M.counts(detail, parsed)
-  local r = run_of(detail)
-  local c = { total = num(r.total_count), passed = num(r.success_count), failed = num(r.failed_count),
-              flaky = num(r.flaky_count), skipped = num(r.skipped_count) }
-  if c.total and c.passed and c.failed and c.skipped and c.flaky and c.passed + c.failed + c.skipped == c.total then
-    c.passed = c.passed - c.flaky
-  end
-  local s = type(parsed) == "table" and type(parsed.stats) == "table" and parsed.stats
-  if s then
-    c.passed = c.passed or num(s.expected)
-    c.failed = c.failed or num(s.unexpected)
-    c.flaky = c.flaky or num(s.flaky)
-    c.skipped = c.skipped or num(s.skipped)
-  end
-  if not c.total and c.passed and c.failed and c.flaky and c.skipped then
-    c.total = c.passed + c.failed + c.flaky + c.skipped
-  end
-  return c
-end
+--- {total, passed, failed, flaky, skipped}: empirical.report's counts.
+M.counts = report.counts
 
-local function n(v) return v and format("%d", v) or "?" end
+local n = report.number_text
 
 --- An error as a line, without the "empirical: " every error starts with.
 function M.error_text(err)
@@ -63,7 +41,7 @@ function M.link(opts, id)
   local template = str(opts.dashboard_url) or M.DEFAULT_DASHBOARD
   local slug = str(opts.project_slug)
   if template:find("{project}", 1, true) and not (slug and slug:match("^[%w._~-]+$")) then return nil end
-  local out = template:gsub("{(%a+)}", { project = slug, id = num(id) and format("%d", id) or tostring(id) })
+  local out = template:gsub("{(%a+)}", { project = slug, id = num(id) and n(id) or tostring(id) })
   return out
 end
 
@@ -71,7 +49,7 @@ end
 -- summary item's name, when the report could not be had).
 function M.test_line(t)
   local parts = {}
-  if str(t.file) then parts[1] = t.file .. (num(t.line) and (":" .. format("%d", t.line)) or "") end
+  if str(t.file) then parts[1] = t.file .. (num(t.line) and (":" .. n(t.line)) or "") end
   local path = type(t.path) == "table" and t.path or { t.title }
   for _, p in ipairs(path) do if str(p) then parts[#parts + 1] = p end end
   if #parts == 0 then parts[1] = "(unnamed test)" end
@@ -114,6 +92,10 @@ function M.attempt_text(lane, attempt)
   local lines = { format("%s: run %s %s: %s (%s)", lane.label, n(num(attempt.id)), str(r.state) or "?",
                          (attempt.verdict or "?"):upper(), M.counts_text(M.counts(attempt.detail, attempt.report))) }
   if attempt.verdict == "empty" then lines[#lines + 1] = "  the run had no tests (--allow-empty lets that pass)" end
+  if attempt.verdict == "uncounted" then
+    lines[#lines + 1] = "  the run ended without saying what its tests did (no counts, no test list, no report): "
+                        .. "no verdict"
+  end
   local failed, flaky = M.tests(attempt, "failed"), M.tests(attempt, "flaky")
   if #failed > 0 then lines[#lines + 1] = "  failed:" test_lines(lines, failed, "    ") end
   if #flaky > 0 then lines[#lines + 1] = "  flaky (passed on retry):" test_lines(lines, flaky, "    ") end
