@@ -265,9 +265,10 @@ function Fake:handle(req, conn)
 end
 
 --- Serve until /_fake/shutdown or max_idle seconds without a request;
--- on_ready(url) once the port is bound.
+-- on_ready(url) once the port is bound. true, or nil and why it could not
+-- listen.
 function Fake:serve(on_ready)
-  server.serve {
+  return server.serve {
     host = self.host, port = self.port, tls_cert = self.tls_cert, tls_key = self.tls_key, max_idle = self.max_idle,
     exit_with_pipe = self.exit_with_pipe,
     handle = function(req, conn) return self:handle(req, conn) end,

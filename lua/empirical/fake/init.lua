@@ -210,10 +210,15 @@ function M.main(argv)
   end
   local fake, problem = M.new(options)
   if not fake then usage(problem) end
-  fake:serve(function(url)
+  local served, failed = fake:serve(function(url)
     io.stdout:write(url, "\n")
     io.stdout:flush()
   end)
+  if served == nil and failed then
+    if options.exit_with_pipe then io.stdout:write("error: ", failed, "\n") end   -- spawn's first line: why
+    io.stderr:write((argv[0] or "empirical.fake"):match("[^/]*$"), ": ", failed, "\n")
+    os.exit(2)
+  end
 end
 
 -- A running fake in its own process --------------------------------------------
@@ -275,7 +280,7 @@ function M.spawn(options)
   local url = pipe:read("*l")
   if not url or not url:match("^https?://") then
     pipe:close()
-    return nil, "the fake did not start: " .. tostring(url)
+    return nil, "the fake did not start: " .. (url and url:gsub("^error: ", "") or "it exited without a word")
   end
   return setmetatable({ url = url, token = opts.token, pipe = pipe }, Handle)
 end

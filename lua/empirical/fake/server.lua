@@ -215,8 +215,10 @@ local STDOUT = { getfd = function() return 1 end, dirty = function() return fals
 -- request. opts: host, port, tls_cert, tls_key (PEM files: both for https),
 -- max_idle, handle(req, conn) -> answer, on_ready(url) once the port is bound,
 -- exit_with_pipe (stop when standard output, a pipe, loses its reader).
+-- Returns true when done, or nil and why it could not listen.
 function M.serve(opts)
-  local server = assert(socket.bind(opts.host, opts.port, 1024))   -- a fan-out connects all at once
+  local server, problem = socket.bind(opts.host, opts.port, 1024)   -- a fan-out connects all at once
+  if not server then return nil, ("cannot listen on %s:%s: %s"):format(opts.host, opts.port, tostring(problem)) end
   server:settimeout(0)
   local _, port = server:getsockname()
   local scheme = "http"
@@ -247,6 +249,7 @@ function M.serve(opts)
     if not scheduler.step(server, accept, 0.5, watched) then break end
   end
   server:close()
+  return true
 end
 
 M.now = socket.gettime
