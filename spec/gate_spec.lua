@@ -516,6 +516,21 @@ describe("empirical gate", function()
       end)
     end
 
+    it_signals("with two environments, writes what it knows of each", function()
+      fake:scenario { pending_seconds = 1e6 }
+      local pid, finish = start { "--environment", "staging", "--environment", "production", "--json" }
+      until_("both polls", function() return #requests("GET") >= 2 end)
+      os.execute("kill -TERM " .. pid)
+      local code, out, err = finish()
+      assert.equal(143, code, err)
+      local result = cjson.decode(out)
+      for _, run in ipairs(result.runs) do
+        assert.equal("pending", run.attempts[1].state, run.label)
+        assert.equal(6, run.attempts[1].counts.total, run.label)
+      end
+      assert.equal(2, #result.cancelled)
+    end)
+
     it_signals("a second SIGINT exits at once, without waiting for the cancels to be answered", function()
       fake:scenario { pending_seconds = 1e6 }
       fake:script { method = "POST", path = "/api/test-runs/1/cancel", delay = 30 }

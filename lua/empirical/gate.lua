@@ -226,7 +226,11 @@ function Gate:follow(lanes)
     if not details then error(tostring(errs)) end
     for i, lane in ipairs(active) do
       if not self.signal then self:settle(lane, details[i], errs[i])
-      elseif errs[i] and errs[i].kind == "interrupted" then self:fail(lane, errs[i]) end
+      elseif errs[i] and errs[i].kind == "interrupted" then
+        local attempt = lane.attempts[#lane.attempts]
+        attempt.detail = errs[i].detail or attempt.detail   -- what is known, for the reports
+        self:fail(lane, errs[i])
+      end
     end
     self:check_signal()
   end

@@ -186,7 +186,7 @@ function M.report(o, ctx)
     local parsed
     parsed, err = client:report(detail)
     if not parsed then return ctx:failed(err, "report") end
-    if o.json then ctx:print(json(parsed, { failed = true, flaky = true, path = true })) return 0 end
+    if o.json then ctx:print(json(parsed, { failed = true, flaky = true, path = true, errors = true })) return 0 end
     local attempt = { id = o.args[1], detail = detail, report = parsed,
                       verdict = require("empirical.report").verdict(detail) }
     ctx:print((render.attempt_text({ label = "report" }, attempt):gsub("^report: ", "")))
@@ -197,7 +197,8 @@ end
 function M.fake(o, ctx)
   local ok, fake = pcall(require, "empirical.fake")
   if not ok then
-    ctx:say("empirical fake: the fake API is not installed (luarocks install empirical-fake)")
+    ctx:say("empirical fake: the fake API is not installed "
+            .. "(luarocks install empirical-fake, or make install-fake from a checkout)")
     return CODE.usage
   end
   local empirical = require("empirical")
