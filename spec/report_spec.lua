@@ -339,6 +339,30 @@ describe("the gate's outputs", function()
     assert.same({ "12", "https://x/12" }, { props.run_id, props.run_url })
   end)
 
+  it("JUnit: a test a re-run fixed keeps the name, file and line its report gave it", function()
+    local first = detail({ id = 12, total_count = 2, success_count = 1, failed_count = 1 },
+                         { { name = "Login Page Tests > should login an existing user", status = "failed" } })
+    local rerun = detail({ id = 13, total_count = 1, success_count = 1, failed_count = 0 },
+                         { { name = "Login Page Tests > should login an existing user", status = "passed" } })
+    local one = { failed = { V147.failed[1] }, flaky = {}, stats = { expected = 1, unexpected = 1, flaky = 0, skipped = 0 } }
+    local xml = assert(report.junit_suites { { name = "staging", attempts = { { detail = first, report = one, id = 12 },
+                                                                             { detail = rerun, id = 13 } } } })
+    local cases = children(children(parse_xml(xml), "testsuite")[1], "testcase")
+    assert.equal(1, #cases)
+    assert.equal("Login Page Tests › should login an existing user [Desktop Chrome]", cases[1].attrs.name)
+    assert.same({ "loginPage.spec.js", "16" }, { cases[1].attrs.file, cases[1].attrs.line })
+    assert.equal(0, #children(cases[1], "failure"))
+    assert.matches("then passed in re%-run 13", children(cases[1], "system-out")[1].text)
+  end)
+
+  it("JUnit: a failed run that names no test is a failure testcase, never an empty green report", function()
+    local d = detail({ total_count = 4, success_count = 2, failed_count = 2 })
+    local suite = children(parse_xml(assert(report.junit_suites { { name = "qa", attempts = { { detail = d } } } })),
+                           "testsuite")[1]
+    assert.same({ "1", "1" }, { suite.attrs.tests, suite.attrs.failures })
+    assert.matches("2 tests failed", children(children(suite, "testcase")[1], "failure")[1].attrs.message, 1, true)
+  end)
+
   it("JUnit: a suite without results is an error testcase, never an empty green report", function()
     local suite = children(parse_xml(assert(report.junit_suites { { name = "moon", attempts = {},
                                                                    error = "Unknown environment 'moon'" } })),

@@ -241,6 +241,22 @@ local function attempt_cases(attempt)
   return view, order
 end
 
+-- A test a re-run names only by its summary item (it passed: the report
+-- lists failed and flaky tests) keeps the identity an earlier report gave
+-- it (file, line, project, " › " name), so a CI's test history sees one
+-- test, not two.
+local function carry_identity(before, now)
+  if not before or now[1].file then return now end
+  local carried = {}
+  for _, prev in ipairs(before) do
+    if prev.file or prev.project then
+      carried[#carried + 1] = { name = prev.name, file = prev.file, line = prev.line, project = prev.project,
+                                status = now[1].status, time = now[1].time }
+    end
+  end
+  return #carried > 0 and carried or now
+end
+
 local function tests_of(attempts)
   local groups, order = {}, {}
   for k, attempt in ipairs(attempts) do
@@ -257,7 +273,7 @@ local function tests_of(attempts)
         group.history[#group.history + 1] = format("%s in %s %s", concat(statuses, ", "),
                                                    group.attempt == 1 and "run" or "re-run", group.id)
       end
-      group.cases, group.attempt, group.id = view[name], k, id
+      group.cases, group.attempt, group.id = carry_identity(group.cases, view[name]), k, id
     end
   end
   return groups, order
