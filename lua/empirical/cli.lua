@@ -24,8 +24,20 @@ function Context:say(text) self.err:write(text, "\n") end
 function Context:print(text) self.out:write(text, "\n") end
 
 --- A client from the flags (the key from EMPIRICALRUN_KEY), or nil, err.
+-- A bad value a variable gave is named by the variable, as the library does.
+local OPTION_OF = { api_url = "base_url", project_slug = "project_slug" }
 function Context:client(o)
-  return require("empirical").new(self:client_options(o))
+  local client, err = require("empirical").new(self:client_options(o))
+  if not client and err.field then
+    for key, option in pairs(OPTION_OF) do
+      local variable = o.from_env and o.from_env[key]
+      if option == err.field and variable and not err.variable then
+        err.message = err.message:gsub("^" .. option .. ":", option .. " (from " .. variable .. "):", 1)
+        err.variable = variable
+      end
+    end
+  end
+  return client, err
 end
 
 function Context.client_options(_, o)

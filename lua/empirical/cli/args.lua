@@ -121,7 +121,7 @@ local NEEDS = {
 function M.parse(command, argv, first, getenv)
   getenv = getenv or os.getenv
   local flags, order = M.flags_of(command)
-  local o = { args = {}, given = {} }
+  local o = { args = {}, given = {}, from_env = {} }   -- from_env: option key -> the variable it came from
   for _, name in ipairs(order) do if flags[name].kind == "list" then o[key(name)] = {} end end
   local i, only_args = first or 1, false
   while i <= #argv do
@@ -180,6 +180,7 @@ function M.parse(command, argv, first, getenv)
         local value, problem = check(flag, name, text)
         if value == nil then return nil, flag.env and from_env and (flag.env .. ": " .. problem) or problem end
         o[key(name)] = value
+        if from_env then o.from_env[key(name)] = flag.env end
       end
     elseif not o.given[name] and flag.kind == "switch" then
       o[key(name)] = false
