@@ -58,7 +58,7 @@ M.ENVIRONMENT = {
   { name = "GITHUB_STEP_SUMMARY", meaning = "gate: a Markdown summary is appended to this file" },
   { name = "GITHUB_ACTIONS", meaning = "gate: when true, one ::error annotation per failed test" },
   { name = "CI, TERM=dumb", meaning = "progress as a plain line per change instead of a live line" },
-  { name = "EMPIRICAL_DEBUG", meaning = "when 1, an unexpected error prints its Lua traceback" },
+  { name = "EMPIRICAL_DEBUG", meaning = "when 1, an unexpected error also prints the Lua call stack it came from" },
 }
 
 --- Every flag, once. kind: switch | value | list (repeatable). check: how a
