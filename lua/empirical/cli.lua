@@ -56,15 +56,12 @@ function Context:live(mode, stream)
   if mode ~= "auto" then return mode == "tty", self:width(stream) end
   local ci, term = self.getenv("CI"), self.getenv("TERM")
   if (ci and ci ~= "" and ci ~= "false") or term == "dumb" then return false, self:width(stream) end
-  local empirical = require("empirical")
-  local width = empirical.terminal_width and empirical.terminal_width(stream)
-  local tty = width ~= nil or (not empirical.terminal_width and require("empirical.core").isatty(stream))
+  local tty = require("empirical").terminal_width(stream) ~= nil   -- nil: not a terminal
   return tty, self:width(stream)
 end
 
 function Context:width(stream)
-  local empirical = require("empirical")
-  return (empirical.terminal_width and empirical.terminal_width(stream)) or tonumber(self.getenv("COLUMNS") or "")
+  return require("empirical").terminal_width(stream) or tonumber(self.getenv("COLUMNS") or "")
          or 80
 end
 

@@ -21,11 +21,8 @@ local render = require("empirical.cli.render")
 
 local M = {}
 
--- empirical.now and empirical.sleep are the core's (sleep returns nil, err
--- when a caught signal interrupts it).
-local core = require("empirical.core")
-local now = empirical.now or core.now
-local sleep = empirical.sleep or function(s) core.sleep(s) return true end
+-- empirical.sleep returns nil, err when a caught signal interrupts it.
+local now, sleep = empirical.now, empirical.sleep
 
 --- Each lane outcome and its exit code (the table is empirical.cli.commands').
 M.OUTCOME_CODE = commands.OUTCOME_CODE
@@ -139,7 +136,6 @@ end
 function Gate:fetch_report(lane, attempt)
   local c = render.counts(attempt.detail)
   if attempt.verdict ~= "failed" and (c.flaky or 0) == 0 then return end
-  if not self.client.report then attempt.report_error = "this version of the core cannot fetch reports" return end
   local parsed, err = self.client:report(attempt.detail)
   if parsed then attempt.report = parsed return end
   if err.kind == "interrupted" then self:fail(lane, err) return end
@@ -192,7 +188,7 @@ end
 -- A signal that arrived between blocking calls (they report the ones that
 -- arrive during them).
 function Gate:check_signal()
-  local pending = empirical.pending_signal and empirical.pending_signal()
+  local pending = empirical.pending_signal()
   if pending and not self.signal then self.signal = pending == "SIGTERM" and "SIGTERM" or "SIGINT" end
 end
 
@@ -259,9 +255,10 @@ function Gate:cleanup(lanes)
 end
 
 function M.run(opts, hooks)
-  if type(opts) ~= "table" then return nil, core.error("invalid", "opts: expected a table", { field = "opts" }) end
+  if type(opts) ~= "table" then return nil, empirical.error("invalid", "opts: expected a table", { field = "opts" }) end
   if not (type(opts.timeout) == "number" and opts.timeout > 0 and opts.timeout < math.huge) then
-    return nil, core.error("invalid", "opts.timeout: expected a positive number of seconds", { field = "opts.timeout" })
+    return nil, empirical.error("invalid", "opts.timeout: expected a positive number of seconds",
+                                { field = "opts.timeout" })
   end
   local g = setmetatable({ opts = opts, hooks = hooks or {}, cancelled = {} }, Gate)
   g.deadline = now() + opts.timeout

@@ -95,7 +95,7 @@ end
 function M.wait(o, ctx)
   local empirical = require("empirical")
   local gate = require("empirical.gate")
-  if empirical.catch_signals then empirical.catch_signals() end
+  empirical.catch_signals()
   return with_client(o, ctx, "wait", function(client)
     local live, width = ctx:live(o.progress, ctx.err)
     local p = require("empirical.cli.progress").new(ctx.err, live, width)
@@ -209,13 +209,8 @@ function M.fake(o, ctx)
   if ctx.out.flush then ctx.out:flush() end
   ctx:say(format("fake API at %s; use it with\n  export EMPIRICALRUN_API_URL=%s EMPIRICALRUN_KEY=%s\n" ..
                  "Ctrl+C stops it.", handle.url, handle.url, handle.token))
-  if empirical.catch_signals then empirical.catch_signals() end
-  local sleep = empirical.sleep
-  if not sleep then   -- a core without signal support: sleep until killed
-    local core_sleep = require("empirical.core").sleep
-    sleep = function(s) core_sleep(s) return true end
-  end
-  while sleep(3600) do end
+  empirical.catch_signals()
+  while empirical.sleep(3600) do end   -- until a signal ends the sleep
   handle:stop()
   return 0
 end

@@ -55,7 +55,7 @@ function M.run(o, ctx)
   local gate = require("empirical.gate")
   local publish = require("empirical.cli.publish")
   local progress = require("empirical.cli.progress")
-  if empirical.catch_signals then empirical.catch_signals() end
+  empirical.catch_signals()
   local live, width = ctx:live(o.progress, ctx.err)
   local p = progress.new(ctx.err, live, width)
   local opts = {
