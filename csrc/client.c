@@ -310,8 +310,11 @@ int emp_client_new(lua_State *L) {
   c->allow_plain_http = opt_bool(L, opts, "allow_plain_http", 0);
   problem = emp_url_parse(&c->base, opt_string(L, opts, "base_url"), c->allow_plain_http ? EMP_URL_PLAIN_HTTP : 0);
   if (problem != NULL) {
+    const char *reason = emp_url_reason(problem);
     client_release(c);
-    return emp_fail(L, EMP_CONFIG, "base_url", "%s", problem);
+    emp_fail(L, EMP_CONFIG, "base_url", "%s", problem);
+    if (reason != NULL) emp_error_set_str(L, lua_gettop(L), "reason", reason, strlen(reason));
+    return 2;
   }
   ca_file = opt_string(L, opts, "ca_file");
   if (ca_file != NULL) {

@@ -93,8 +93,9 @@ void emp_error_note_may_exist(lua_State *L, int idx, long status) {
   }
   if (status > 0) snprintf(how, sizeof how, "the server answered HTTP %ld", status);
   lua_getfield(L, idx, "message");
-  lua_pushfstring(L, "%s; %s, so the run may have been created: look for it (client:get, client:list or the "
-                  "dashboard) before triggering again", lua_tostring(L, -1), how);
+  /* Words for any caller (a Lua program, the command, the OpenResty service): no method names. */
+  lua_pushfstring(L, "%s; %s, so the run may have been created: look for it in the project's runs (the list "
+                  "endpoint or the dashboard) before triggering again", lua_tostring(L, -1), how);
   lua_setfield(L, idx, "message");
   lua_pop(L, 2);
   emp_error_set_bool(L, idx, "run_may_exist", 1);

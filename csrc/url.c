@@ -63,6 +63,30 @@ static int path_repeats_api(const char *path) {
   return (n >= 4 && strncmp(path + n - 4, "/api", 4) == 0) || strstr(path, "/api/") != NULL;
 }
 
+/* Each refusal once, with the short reason callers put in err.reason, so
+ * that a caller with other words (the command's flags) need not read the text. */
+static const char NOT_A_URL[] = "is not a URL (write it whole, like https://api.empirical.run)";
+static const char NO_HOST[] = "has no host";
+static const char SCHEME[] = "must be an https:// URL";
+static const char PLAIN_HTTP[] = "is plain http to a host that is not loopback: the bearer token would cross the network "
+                                 "in clear. Use https, or set allow_plain_http = true if you really mean it";
+static const char USERINFO[] = "must not carry a user name or password";
+static const char QUERY[] = "must not have a query string";
+static const char FRAGMENT[] = "must not have a fragment";
+static const char API_PATH[] = "ends in /api: write the API's address without it, like https://api.empirical.run "
+                               "(the module adds /api/test-runs/...)";
+
+const char *emp_url_reason(const char *problem) {
+  static const struct { const char *problem, *reason; } reasons[] = {
+    { NOT_A_URL, "not_a_url" }, { NO_HOST, "no_host" }, { SCHEME, "scheme" }, { PLAIN_HTTP, "plain_http" },
+    { USERINFO, "userinfo" }, { QUERY, "query" }, { FRAGMENT, "fragment" }, { API_PATH, "api_path" },
+  };
+  size_t i;
+  for (i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
+    if (problem == reasons[i].problem) return reasons[i].reason;
+  return NULL;
+}
+
 const char *emp_url_parse(emp_url *u, const char *text, unsigned flags) {
   CURLU *h = curl_url();
   char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL, *part = NULL, *full = NULL;
@@ -70,26 +94,24 @@ const char *emp_url_parse(emp_url *u, const char *text, unsigned flags) {
   memset(u, 0, sizeof *u);
   if (h == NULL) return "out of memory";
   if (curl_url_set(h, CURLUPART_URL, text, 0) != CURLUE_OK) {
-    problem = "is not a URL (write it whole, like https://api.empirical.run)";
+    problem = NOT_A_URL;
     goto done;
   }
   curl_url_get(h, CURLUPART_SCHEME, &scheme, 0);
-  if (curl_url_get(h, CURLUPART_HOST, &host, 0) != CURLUE_OK || host[0] == '\0') { problem = "has no host"; goto done; }
-  if (strcmp(scheme, "https") != 0 && strcmp(scheme, "http") != 0) { problem = "must be an https:// URL"; goto done; }
+  if (curl_url_get(h, CURLUPART_HOST, &host, 0) != CURLUE_OK || host[0] == '\0') { problem = NO_HOST; goto done; }
+  if (strcmp(scheme, "https") != 0 && strcmp(scheme, "http") != 0) { problem = SCHEME; goto done; }
   u->loopback = host_is_loopback(host);
   if (strcmp(scheme, "http") == 0 && !u->loopback && !(flags & EMP_URL_PLAIN_HTTP)) {
-    problem = "is plain http to a host that is not loopback: the bearer token would cross the network "
-              "in clear. Use https, or set allow_plain_http = true if you really mean it";
+    problem = PLAIN_HTTP;
     goto done;
   }
-  if (curl_url_get(h, CURLUPART_USER, &part, 0) == CURLUE_OK) { problem = "must not carry a user name or password"; goto done; }
+  if (curl_url_get(h, CURLUPART_USER, &part, 0) == CURLUE_OK) { problem = USERINFO; goto done; }
   if (!(flags & EMP_URL_PATH)) {
-    if (curl_url_get(h, CURLUPART_QUERY, &part, 0) == CURLUE_OK) { problem = "must not have a query string"; goto done; }
-    if (curl_url_get(h, CURLUPART_FRAGMENT, &part, 0) == CURLUE_OK) { problem = "must not have a fragment"; goto done; }
+    if (curl_url_get(h, CURLUPART_QUERY, &part, 0) == CURLUE_OK) { problem = QUERY; goto done; }
+    if (curl_url_get(h, CURLUPART_FRAGMENT, &part, 0) == CURLUE_OK) { problem = FRAGMENT; goto done; }
     curl_url_get(h, CURLUPART_PATH, &path, 0);
     if (path != NULL && path_repeats_api(path)) {
-      problem = "ends in /api: write the API's address without it, like https://api.empirical.run "
-                "(the module adds /api/test-runs/...)";
+      problem = API_PATH;
       goto done;
     }
   } else {

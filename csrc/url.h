@@ -23,6 +23,11 @@ enum {
  * and leave *u empty. */
 const char *emp_url_parse(emp_url *u, const char *text, unsigned flags);
 
+/* The short reason for a problem emp_url_parse returned ("plain_http",
+ * "not_a_url", "no_host", "scheme", "userinfo", "query", "fragment",
+ * "api_path"), or NULL for another (out of memory). */
+const char *emp_url_reason(const char *problem);
+
 void emp_url_free(emp_url *u);
 
 #endif

@@ -411,6 +411,7 @@ local function poll_outcome(w, detail, err, o, now)
   err.detail, err.polls = w.last, info.polls
   if err.retryable ~= true then w.err = err return end
   if o.max_poll_failures and w.failures > o.max_poll_failures then
+    err.poll_failures, err.poll_error = w.failures, err.message   -- for callers with their own words (the command)
     err.message = format("%d polls in a row failed (max_poll_failures = %d); the last: %s",
                          w.failures, o.max_poll_failures, err.message)
     w.err = err
