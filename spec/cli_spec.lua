@@ -36,7 +36,7 @@ describe("empirical (the command's front)", function()
       { "a zero timeout in units", { "gate", "--environment", "s", "--timeout", "0s" }, "is not a positive duration" },
       { "a word for a timeout", { "gate", "--environment", "s", "--timeout", "soon" }, "--timeout: 'soon' is not" },
       { "a negative interval", { "gate", "--environment", "s", "--interval", "-1" },
-        "--interval: '-1' is not a positive number of seconds" },
+        "--interval: '-1' is not a number of seconds, at least 0.001" },
       { "a bad --meta", { "gate", "--environment", "s", "--meta", "novalue" }, "--meta: 'novalue' is not KEY=VALUE" },
       { "a bad --run", { "gate", "--run", "latest" }, "--run: 'latest' is not a run id" },
       { "a choice misspelt", { "gate", "--environment", "s", "--on-timeout", "leav" }, "did you mean leave?" },

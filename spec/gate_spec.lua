@@ -191,7 +191,8 @@ describe("empirical gate", function()
       local code, _, err = gate { "--environment", "staging", "--timeout", "1m", "--max-poll-failures", "2",
                                   "--on-timeout", "leave" }
       assert.equal(2, code, err)
-      assert.matches("3 polls in a row failed (max_poll_failures = 2)", err, 1, true)
+      assert.matches("staging: http 503: 3 polls in a row failed (--max-poll-failures 2); the last: GET /api/test-runs/1", err, 1, true)
+      assert.is_nil(err:find("max_poll_failures", 1, true), err)
     end)
 
     it("when the trigger gets a 5xx: sent once, saying the run may exist", function()

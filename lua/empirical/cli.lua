@@ -23,30 +23,37 @@ Context.__index = Context
 function Context:say(text) self.err:write(text, "\n") end
 function Context:print(text) self.out:write(text, "\n") end
 
---- A client from the flags (the key from EMPIRICALRUN_KEY), or nil, err.
--- A bad value a variable gave is named by the variable, as the library does.
-local OPTION_OF = { api_url = "base_url", project_slug = "project_slug" }
+--- A client from the flags (the key from EMPIRICALRUN_KEY), or nil, err. A
+-- refused setting is told in the command's words (empirical.cli.words): the
+-- flag or variable it came from, and what the user can do; err.message is
+-- that line, err.flag or err.variable what the user set.
 function Context:client(o)
   local client, err = require("empirical").new(self:client_options(o))
-  if not client and err.field then
-    for key, option in pairs(OPTION_OF) do
-      local variable = o.from_env and o.from_env[key]
-      if option == err.field and variable and not err.variable then
-        err.message = err.message:gsub("^" .. option .. ":", option .. " (from " .. variable .. "):", 1)
-        err.variable = variable
-      end
-    end
+  if not client and err.kind == "config" then
+    local words = require("empirical.cli.words")
+    err.message = words.config(err, o, self:key() ~= nil)
+    err.flag, err.variable = words.source_of(err.field, o)
+    err.worded = true
   end
   return client, err
 end
 
-function Context.client_options(_, o)
-  return { base_url = o.api_url, project_slug = o.project_slug, user_agent = "empirical-cli/" .. M.VERSION }
+--- EMPIRICALRUN_KEY, or nil when unset or empty.
+function Context:key()
+  local key = self.getenv("EMPIRICALRUN_KEY")
+  if key == "" then return nil end
+  return key
+end
+
+function Context:client_options(o)
+  return { base_url = o.api_url, project_slug = o.project_slug, token = self:key(),
+           user_agent = "empirical-cli/" .. M.VERSION }
 end
 
 --- The exit code a failed call stands for, after saying what failed.
 function Context:failed(err, what)
-  self:say(("empirical %s: %s"):format(what, require("empirical.cli.render").error_text(err)))
+  local text = err.worded and err.message or require("empirical.cli.render").error_text(err)
+  self:say(("empirical %s: %s"):format(what, text))
   local outcome = require("empirical.gate").outcome_of_error(err)
   return commands.OUTCOME_CODE[outcome]
 end
@@ -112,10 +119,27 @@ local function dispatch(argv, ctx)
   return RUNNERS[command.name](o, ctx)
 end
 
+--- The names of the process's environment variables: /proc/self/environ
+-- (NUL-separated, so a value cannot pass for a name), or none where there
+-- is no /proc.
+local function environ_names()
+  local f = io.open("/proc/self/environ", "rb")
+  if not f then return {} end
+  local text = f:read("*a") or ""
+  f:close()
+  local names = {}
+  for entry in text:gmatch("[^%z]+") do names[#names + 1] = entry:match("^([^=]+)=") end
+  return names
+end
+
 function M.main(argv, sys)
   sys = sys or {}
   local ctx = setmetatable({ out = sys.stdout or io.stdout, err = sys.stderr or io.stderr,
                              getenv = sys.getenv or os.getenv }, Context)
+  -- A misspelt variable would be ignored without a word: one line each, never its value.
+  for _, line in ipairs(require("empirical.cli.words").unknown_variables((sys.environ or environ_names)())) do
+    ctx:say(line)
+  end
   local trace
   local ok, code = xpcall(dispatch, function(e)
     trace = debug.traceback(tostring(e), 2)

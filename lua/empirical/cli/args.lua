@@ -68,9 +68,11 @@ local CHECKS = {
   duration = function(v)
     return M.duration(v), "a positive duration like 90, 90s, 30m or 1h30m"
   end,
-  seconds = function(v)
+  seconds = function(v, flag)
     local n = v:match("^%d*%.?%d+$") and tonumber(v)
-    return n and n > 0 and n or nil, "a positive number of seconds"
+    local min = flag.min or 0
+    if n and n >= min and n > 0 and n < huge then return n end
+    return nil, flag.min and ("a number of seconds, at least " .. flag.min) or "a positive number of seconds"
   end,
   count = function(v) return whole(v, 0), "a whole number (0 or more)" end,
   positive = function(v) return whole(v, 1), "a whole number from 1" end,

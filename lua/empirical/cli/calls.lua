@@ -107,6 +107,8 @@ function M.wait(o, ctx)
       on_poll = function(detail, info) p.poll(lanes[info.index], detail, info) end,
     })
     p.close()
+    if not details then return ctx:failed(errs, "wait") end
+    require("empirical.cli.words").reword_wait(errs, o)
     local code, rows = 0, {}
     for i, id in ipairs(o.args) do
       local outcome
@@ -114,7 +116,7 @@ function M.wait(o, ctx)
       if details[i] then outcome = gate.judge(details[i], o.allow_empty)
       else
         outcome = gate.outcome_of_error(errs[i])
-        ctx:say(format("run %d: %s", id, tostring(errs[i])))
+        ctx:say(format("empirical wait: run %d: %s", id, render.error_text(errs[i])))
       end
       code = math.max(code, OUTCOME_CODE[outcome] or CODE.no_verdict)
       local r = detail and detail.testRun or {}

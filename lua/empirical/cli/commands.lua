@@ -45,21 +45,31 @@ M.OUTCOMES = {
 M.OUTCOME_CODE = {}
 for _, row in ipairs(M.OUTCOMES) do M.OUTCOME_CODE[row.name] = row.code end
 
---- Settings read from the environment. `flag` names the flag that wins over it.
+--- Settings read from the environment: the one list of the variables the
+-- command reads (any other EMPIRICAL* variable set gets a warning). `flag`
+-- names the flag that wins over it; `also`, names a user may write for it
+-- (with or without the EMPIRICAL/EMPIRICALRUN prefix), for "did you mean".
 M.ENVIRONMENT = {
-  { name = "EMPIRICALRUN_KEY", meaning = "the API key (required; never taken as a flag, so it stays out of ps)" },
+  { name = "EMPIRICALRUN_KEY", meaning = "the API key (required; never taken as a flag, so it stays out of ps)",
+    also = { "TOKEN", "API_KEY", "API_TOKEN", "SECRET" } },
   { name = "EMPIRICALRUN_API_URL", flag = "api-url",
-    meaning = "the API's address (default https://api.empirical.run)" },
+    meaning = "the API's address (default https://api.empirical.run)", also = { "URL", "API", "BASE_URL", "HOST" } },
   { name = "EMPIRICALRUN_PROJECT", flag = "project-slug",
-    meaning = "the project's slug: sent as x-project-slug, and used for dashboard links" },
+    meaning = "the project's slug: sent as x-project-slug, and used for dashboard links",
+    also = { "PROJECT_SLUG", "SLUG" } },
   { name = "EMPIRICALRUN_DASHBOARD_URL", flag = "dashboard-url",
     meaning = "a run's link, {project} and {id} filled in " ..
-              "(default https://dash.empirical.run/{project}/test-runs/{id})" },
+              "(default https://dash.empirical.run/{project}/test-runs/{id})", also = { "DASHBOARD", "DASH_URL" } },
   { name = "GITHUB_STEP_SUMMARY", meaning = "gate: a Markdown summary is appended to this file" },
   { name = "GITHUB_ACTIONS", meaning = "gate: when true, one ::error annotation per failed test" },
   { name = "CI, TERM=dumb", meaning = "progress as a plain line per change instead of a live line" },
   { name = "EMPIRICAL_DEBUG", meaning = "when 1, an unexpected error also prints the Lua call stack it came from" },
 }
+
+--- EMPIRICAL* variables of the project's other parts, which the command
+-- knows it does not read, so it does not warn about them: the OpenResty
+-- release service's (a prefix, ending in _) and the specs' knobs.
+M.OTHER_VARIABLES = { "EMPIRICAL_RELEASE_", "EMPIRICAL_SANITIZER", "EMPIRICAL_SEED" }
 
 --- Every flag, once. kind: switch | value | list (repeatable). check: how a
 -- value is read (args.lua: duration, seconds, count, positive, id, pair,
@@ -79,7 +89,7 @@ M.FLAGS = {
   env = { kind = "list", arg = "NAME=VALUE", check = "pair", help = "environment variable override; repeatable" },
   timeout = { kind = "value", arg = "DURATION", check = "duration", default = "1h",
               help = "deadline for everything: 90, 90s, 30m, 1h30m" },
-  interval = { kind = "value", arg = "SECONDS", check = "seconds", default = "5",
+  interval = { kind = "value", arg = "SECONDS", check = "seconds", min = 0.001, default = "5",
                help = "polls a run about this often on average: rarely while its end is far, often near it" },
   ["max-poll-failures"] = { kind = "value", arg = "N", check = "count", default = "0",
                             help = "failed polls in a row to tolerate; 0: keep polling until the deadline" },

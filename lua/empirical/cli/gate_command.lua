@@ -50,6 +50,38 @@ local function closing(result)
   return table.concat(lines, "\n")
 end
 
+-- The client the gate drives, its waits' errors in the command's words
+-- (--timeout, --max-poll-failures instead of the library's options).
+local function worded(client, o)
+  local words = require("empirical.cli.words")
+  return setmetatable({}, { __index = function(proxy, name)
+    local method = client[name]
+    if type(method) ~= "function" then return method end
+    local f = function(_, ...) return method(client, ...) end
+    if name == "wait_all" then
+      f = function(_, ids, opts)
+        local details, errs, infos = method(client, ids, opts)
+        if details then words.reword_wait(errs, o) end
+        return details, errs, infos
+      end
+    end
+    rawset(proxy, name, f)
+    return f
+  end })
+end
+
+-- The gate's result when no client could be made: every lane refused with
+-- the command's line (what empirical.gate.run does, in these words).
+local function refused(opts, err)
+  local lanes = {}
+  for _, env in ipairs(opts.environments) do lanes[#lanes + 1] = { label = env, environment = env } end
+  for _, id in ipairs(opts.runs) do
+    lanes[#lanes + 1] = { label = format("run %d", id), given = true, attempts = { { id = id, kind = "given" } } }
+  end
+  for _, lane in ipairs(lanes) do lane.attempts, lane.err, lane.outcome = lane.attempts or {}, err, "invalid" end
+  return require("empirical.cli.render").result({ opts = opts, cancelled = {} }, lanes)
+end
+
 function M.run(o, ctx)
   local empirical = require("empirical")
   local gate = require("empirical.gate")
@@ -63,12 +95,29 @@ function M.run(o, ctx)
     timeout = o.timeout, interval = o.interval, reruns = o.rerun_failed,
     max_poll_failures = o.max_poll_failures > 0 and o.max_poll_failures or nil,
     allow_empty = o.allow_empty, on_timeout = o.on_timeout, on_reject = o.on_reject, cancel_given = o.cancel_given,
-    project_slug = o.project_slug, dashboard_url = o.dashboard_url, client_options = ctx:client_options(o),
+    project_slug = o.project_slug, dashboard_url = o.dashboard_url,
   }
   if not (o.project_slug or (o.dashboard_url and not o.dashboard_url:find("{project}", 1, true))) then
     p.say("(no dashboard links: set EMPIRICALRUN_PROJECT or --project-slug)")
   end
-  local result, lanes = gate.run(opts, { say = p.say, poll = p.poll })
+  local client, err = ctx:client(o)
+  local result, lanes
+  if client then
+    opts.client = worded(client, o)
+    result, lanes = gate.run(opts, { say = p.say, poll = p.poll })
+    client:close()
+    -- The gate's own deadline (not a wait's) in the same words, in what is published.
+    local words = require("empirical.cli.words")
+    for i, lane in ipairs(lanes) do
+      if lane.err and not lane.err.worded and words.reword_wait({ lane.err }, o) and lane.err.worded then
+        result.runs[i].error.message = lane.err.message
+      end
+    end
+  else
+    p.say("empirical gate: " .. err.message)
+    result, lanes = refused(opts, err)
+  end
+  opts.client = nil
   p.close()
   local code = result.exit_code
   local function problem(what, err)
