@@ -100,7 +100,7 @@ function M.run(o, ctx)
   if not (o.project_slug or (o.dashboard_url and not o.dashboard_url:find("{project}", 1, true))) then
     p.say("(no dashboard links: set EMPIRICALRUN_PROJECT or --project-slug)")
   end
-  local client, err = ctx:client(o)
+  local client, refusal = ctx:client(o)
   local result, lanes
   if client then
     opts.client = worded(client, o)
@@ -114,8 +114,8 @@ function M.run(o, ctx)
       end
     end
   else
-    p.say("empirical gate: " .. err.message)
-    result, lanes = refused(opts, err)
+    p.say("empirical gate: " .. refusal.message)
+    result, lanes = refused(opts, refusal)
   end
   opts.client = nil
   p.close()
