@@ -53,6 +53,18 @@ local function profile(base, ca)
   return per
 end
 
+-- How many values the walk visits in the detail nginx serves: every member
+-- of every object and every item of every array.
+local function count_values(t)
+  local n = 0
+  for _, v in pairs(t) do
+    n = n + 1
+    if type(v) == "table" then n = n + count_values(v) end
+  end
+  return n
+end
+local VALUES = count_values(require("cjson").decode(require("bodies").detail(6)))
+
 local http, https = profile(arg[1]), profile(arg[2], arg[3])
 local function row(label, a, b)
   print(("| %s | %.1fk | %.1fk |"):format(label, a / 1000, b / 1000))
@@ -67,3 +79,9 @@ end
 row("the fair floor's `cjson.decode` and its Lua loop", http.fair.TOTAL - http.fair.floor_get,
     https.fair.TOTAL - https.fair.floor_get)
 row("the fair floor, the whole get", http.fair.TOTAL, https.fair.TOTAL)
+row("ours over the fair floor", http.ours.TOTAL - http.fair.TOTAL, https.ours.TOTAL - https.fair.TOTAL)
+row("the allowance at 1.10x (a tenth of the fair floor)", http.fair.TOTAL / 10, https.fair.TOTAL / 10)
+row("libcurl: ours beyond the floor's (`emp_client_drive` - `curl_easy_perform`)",
+    http.ours.emp_client_drive - http.fair.curl_easy_perform, https.ours.emp_client_drive - https.fair.curl_easy_perform)
+print(("| the walk, per value visited (%d values in the detail) | %.0f | %.0f |")
+        :format(VALUES, http.ours.normalize / VALUES, https.ours.normalize / VALUES))
