@@ -161,18 +161,7 @@ local function memory_and_more()
          .. "%.1fx vs %.1fx (ratio %.2f); a file read + `cjson.decode`: %.1fx | no more than the floor |")
           :format(peaks.ours, peaks.fair, peaks.ours / peaks.fair, peaks.file))
 
-  local tables = {}
-  for i = 1, 100 do
-    tables[i] = {
-      environment = "staging", total_shards = 4, tags = { "@smoke", "@checkout" },
-      build = { url = "https://staging.example.com", branch = "main", commit = ("%040x"):format(i), version = "1.8." .. i },
-      metadata = { pipeline = 4127 + i, deployed_by = "ci" },
-      environment_variables_overrides = { { name = "FEATURE_FLAGS", value = "new-checkout" }, { name = "REGION", value = "eu" } },
-    }
-  end
-  local encode = empirical.encode
-  _, _, ratio = util.compare(function() for i = 1, N_ENCODE do assert(encode("trigger", tables[i % 100 + 1])) end end,
-                             function() for i = 1, N_ENCODE do cjson.encode(tables[i % 100 + 1]) end end, RUNS)
+  _, _, ratio = require("encode").compare(N_ENCODE, RUNS)   -- bench/encode.lua: the tables, the two sides
   print(("| validate + encode %d full trigger tables | plain `cjson.encode` | %.2fx | at most 1.5x |"):format(N_ENCODE, ratio))
 
   local c = client(ngx.https .. "/slow")
