@@ -61,52 +61,13 @@ static int override_parts(validator *v, int item) {
   return 1;
 }
 
-/* Duplicate names: a short list (the usual one) compares each name with
- * the ones before it, which costs less than a table of the names seen; a
- * longer one keeps that table. The names stay anchored in the caller's
- * items while we look at them. */
-#define FEW_OVERRIDES 16
-
-typedef struct names_seen {
-  const char *name[FEW_OVERRIDES];
-  size_t len[FEW_OVERRIDES];
-  int count;
-  int table;   /* stack index of the table of names, or 0 */
-} names_seen;
-
-/* 1 if the name at nameidx was seen before; else records it. */
-static int seen_before(lua_State *L, names_seen *seen, int nameidx, const char *name, size_t len) {
-  int i, dup;
-  if (seen->table == 0) {
-    for (i = 0; i < seen->count; i++)
-      if (seen->len[i] == len && memcmp(seen->name[i], name, len) == 0) return 1;
-    seen->name[seen->count] = name;
-    seen->len[seen->count++] = len;
-    return 0;
-  }
-  lua_pushvalue(L, nameidx);
-  lua_rawget(L, seen->table);
-  dup = !lua_isnil(L, -1);
-  lua_pop(L, 1);
-  if (dup) return 1;
-  lua_pushvalue(L, nameidx);
-  lua_pushboolean(L, 1);
-  lua_rawset(L, seen->table);
-  return 0;
-}
-
 static int overrides_from_list(validator *v, int idx, lua_Integer n) {
   lua_State *L = v->L;
   lua_Integer i;
-  int out = 0;
-  names_seen seen;
+  int out = 0, seen;
   char got[48];
-  seen.count = 0;
-  seen.table = 0;
-  if (n > FEW_OVERRIDES) {
-    lua_createtable(L, 0, (int)n);   /* sized once: no rehash per name */
-    seen.table = lua_gettop(L);
-  }
+  lua_createtable(L, 0, (int)n);   /* sized once: no rehash per name */
+  seen = lua_gettop(L);
   if (v->copy) {
     lua_createtable(L, (int)n, 0);
     out = lua_gettop(L);
@@ -127,7 +88,13 @@ static int overrides_from_list(validator *v, int idx, lua_Integer n) {
     }
     name = lua_tolstring(L, nameidx, &len);
     if (!check_env_name(v, name, len)) return 0;
-    if (seen_before(L, &seen, nameidx, name, len)) return fail(v, "%s is set twice", name, NULL);
+    lua_pushvalue(L, nameidx);
+    lua_rawget(L, seen);
+    if (!lua_isnil(L, -1)) return fail(v, "%s is set twice", name, NULL);
+    lua_pop(L, 1);
+    lua_pushvalue(L, nameidx);
+    lua_pushboolean(L, 1);
+    lua_rawset(L, seen);
     leave(v, o);
     if (lua_isnil(L, nameidx + 1)) {
       enter_key(v, "value");
@@ -138,7 +105,7 @@ static int overrides_from_list(validator *v, int idx, lua_Integer n) {
     lua_settop(L, item - 1);
     leave(v, old);
   }
-  if (seen.table != 0) lua_remove(L, seen.table);
+  lua_remove(L, seen);
   return 1;
 }
 

@@ -198,28 +198,10 @@ static int check_seconds(validator *v, int idx, const emp_field *f) {
 
 /* --- lists and maps ------------------------------------------------------- */
 
-/* Check mode: n keys in all, and the n items 1..n each non-nil (the item
- * checks see to that, nil being no item), can only be the keys 1..n. So
- * the keys are counted, not each checked; copy mode finds the bad key. */
-static int list_length_fast(lua_State *L, int idx, lua_Integer *n) {
-  lua_Integer count = 0, len = (lua_Integer)lua_rawlen(L, idx);
-  lua_pushnil(L);
-  while (lua_next(L, idx) != 0) {
-    lua_pop(L, 1);
-    if (++count > len) {
-      lua_pop(L, 1);
-      return 0;
-    }
-  }
-  *n = len;
-  return count == len;
-}
-
 int emp_list_length(validator *v, int idx, const char *what, lua_Integer *n) {
   lua_State *L = v->L;
   lua_Integer count = 0, max = 0;
   char got[48];
-  if (!v->copy) return list_length_fast(L, idx, n);
   lua_pushnil(L);
   while (lua_next(L, idx) != 0) {
     if (!whole_in_range(L, -2, 1, EMP_MAX_EXACT_INT)) {
@@ -412,7 +394,7 @@ static int check_any(validator *v, int idx, int depth) {
 static const emp_field *find_field(const emp_schema *s, const char *name, size_t len) {
   const emp_field *f;
   for (f = s->fields; f->name != NULL; f++)
-    if (f->name[0] == name[0] && strlen(f->name) == len && memcmp(f->name, name, len) == 0) return f;
+    if (f->name[0] == name[0] && strcmp(f->name, name) == 0) return strlen(f->name) == len ? f : NULL;
   return NULL;
 }
 
