@@ -131,11 +131,14 @@ function Gate:trigger(lanes)
   end
 end
 
--- The report of a finished attempt with failed or flaky tests; a failure to
--- fetch it costs a line, never the verdict.
+-- The report of an attempt that ended (a verdict of its tests, whatever it
+-- is): it names the failed and flaky tests with their messages, and gives
+-- every test the identity (file, line, project) JUnit writes, passing ones
+-- too. A failure to fetch it costs a line, never the verdict.
+local NO_TESTS_RAN = { error = true, cancelled = true, running = true }
+
 function Gate:fetch_report(lane, attempt)
-  local c = render.counts(attempt.detail)
-  if attempt.verdict ~= "failed" and (c.flaky or 0) == 0 then return end
+  if NO_TESTS_RAN[attempt.verdict] then return end
   local parsed, err = self.client:report(attempt.detail)
   if parsed then attempt.report = parsed return end
   if err.kind == "interrupted" then self:fail(lane, err) return end
