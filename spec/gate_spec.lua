@@ -307,6 +307,20 @@ describe("empirical gate", function()
       assert.matches("ended without saying what its tests did", err, 1, true)
     end)
 
+    it("a run that says nothing of its tests is judged by its report's counts, failures included", function()
+      local judge = require("empirical.gate").judge
+      local silent = { testRun = { id = 101, state = "ended" }, flattenedSummaryDetails = {} }
+      local function stats(e, u, f, s) return { stats = { expected = e, unexpected = u, flaky = f, skipped = s } } end
+      assert.equal("uncounted", judge(silent, false, nil))
+      assert.equal("failed", judge(silent, false, stats(3, 1, 0, 0)))
+      assert.equal("passed", judge(silent, false, stats(3, 0, 1, 1)))
+      assert.equal("empty", judge(silent, false, stats(0, 0, 0, 0)))
+      -- the run's own count wins over the report's
+      local counted = { testRun = { id = 101, state = "ended", total_count = 2, failed_count = 0 },
+                        flattenedSummaryDetails = {} }
+      assert.equal("passed", judge(counted, false, stats(1, 1, 0, 0)))
+    end)
+
     it("a failed run that names no test still writes a red JUnit report", function()
       serve(ended({ failed_count = 2, total_count = 5, success_count = 3 }))
       local report = os.tmpname()

@@ -46,11 +46,14 @@ end
 
 --- "passed", "failed", "empty", "uncounted", "error", "cancelled" or "running".
 -- A run that ended but says nothing of its tests (no counts, no items, no
--- report) is no verdict: a gate must not pass what it cannot count.
+-- report) is no verdict: a gate must not pass what it cannot count. Counts
+-- the run leaves out come from its report (parsed), failures included.
 function M.judge(detail, allow_empty, parsed)
   local verdict = report.verdict(detail)
   if verdict ~= "passed" then return verdict end
   local c = render.counts(detail, parsed)
+  -- The run said no test failed, or said nothing: its report's count decides.
+  if (c.failed or 0) > 0 then return "failed" end
   if c.total == 0 and not allow_empty then return "empty" end
   if c.total == nil and c.passed == nil and c.failed == nil then
     local items = type(detail) == "table" and type(detail.flattenedSummaryDetails) == "table"
