@@ -215,8 +215,7 @@ end
 -- "skipped". An entry without an outcome (a report parsed before they had
 -- one, or built by hand) is taken from the list it came in.
 local function entry_status(e, which)
-  local outcome = text(e.outcome) or (which == "flaky" and "flaky") or (which == "failed" and "unexpected") or
-                  (which == "passed" and "expected") or which
+  local outcome = text(e.outcome) or (which == "flaky" and "flaky") or (which == "failed" and "unexpected") or nil
   if outcome == "expected" then return "passed" end
   if outcome == "flaky" or outcome == "skipped" then return outcome end
   if outcome == "unexpected" then
