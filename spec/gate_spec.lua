@@ -308,6 +308,20 @@ describe("empirical gate", function()
       assert.matches("ended without saying what its tests did", err, 1, true)
     end)
 
+    it("a run that says nothing of its tests is judged by its report's counts, failures included", function()
+      local judge = require("empirical.gate").judge
+      local silent = { testRun = { id = 101, state = "ended" }, flattenedSummaryDetails = {} }
+      local function stats(e, u, f, s) return { stats = { expected = e, unexpected = u, flaky = f, skipped = s } } end
+      assert.equal("uncounted", judge(silent, false, nil))
+      assert.equal("failed", judge(silent, false, stats(3, 1, 0, 0)))
+      assert.equal("passed", judge(silent, false, stats(3, 0, 1, 1)))
+      assert.equal("empty", judge(silent, false, stats(0, 0, 0, 0)))
+      -- the run's own count wins over the report's
+      local counted = { testRun = { id = 101, state = "ended", total_count = 2, failed_count = 0 },
+                        flattenedSummaryDetails = {} }
+      assert.equal("passed", judge(counted, false, stats(1, 1, 0, 0)))
+    end)
+
     it("a failed run that names no test still writes a red JUnit report", function()
       serve(ended({ failed_count = 2, total_count = 5, success_count = 3 }))
       local report = os.tmpname()
@@ -385,6 +399,64 @@ describe("empirical gate", function()
       assert.truthy(out:find("::error file=checkout.spec.ts,line=42,title=staging%3A checkout › pays with card " ..
                              "[chromium]::Error%3A expect", 1, true) or
                     out:find("::error file=checkout.spec.ts,line=42,title=", 1, true), out)
+    end)
+
+    it_reports("as JUnit: every test with the file, line and project its report gives, passing and skipped ones too",
+               function()
+      fake:scenario { tests = {
+        { name = "signs in", describe = { "auth" }, outcome = "passed", file = "tests/auth.spec.ts", line = 12 },
+        { name = "pays with card", describe = { "checkout" }, outcome = "failed", file = "tests/checkout.spec.ts",
+          line = 40, fixed_on_rerun = true },
+        { name = "pays with card", describe = { "checkout" }, outcome = "passed", file = "tests/checkout.spec.ts",
+          line = 40, project = "firefox" },
+        { name = "finds by name", describe = { "search" }, outcome = "flaky", file = "tests/search.spec.ts", line = 8 },
+        { name = "uploads an avatar", outcome = "skipped", file = "tests/profile.spec.ts", line = 3 },
+      } }
+      local function cases_of(args)
+        local report = os.tmpname()
+        local argv = { "--environment", "staging", "--junit", report }
+        for _, a in ipairs(args) do argv[#argv + 1] = a end
+        local code, _, err = gate(argv)
+        local suite = junit_suites(report)[1]
+        local out = {}
+        for _, case in ipairs(children(suite, "testcase")) do
+          local shown = {}
+          for _, c in ipairs(case) do if type(c) == "table" then shown[#shown + 1] = c.tag end end
+          out[#out + 1] = { case.attr.classname, case.attr.name, case.attr.file, case.attr.line, table.concat(shown, ",") }
+        end
+        return code, out, { suite.attr.tests, suite.attr.failures, suite.attr.skipped }, err
+      end
+      local identities = {
+        { "tests/auth.spec.ts", "auth › signs in [chromium]", "tests/auth.spec.ts", "12" },
+        { "tests/checkout.spec.ts", "checkout › pays with card [chromium]", "tests/checkout.spec.ts", "40" },
+        { "tests/checkout.spec.ts", "checkout › pays with card [firefox]", "tests/checkout.spec.ts", "40" },
+        { "tests/search.spec.ts", "search › finds by name [chromium]", "tests/search.spec.ts", "8" },
+        { "tests/profile.spec.ts", "uploads an avatar [chromium]", "tests/profile.spec.ts", "3" },
+      }
+      local function with(shown)
+        local out = {}
+        for i, id in ipairs(identities) do out[i] = { id[1], id[2], id[3], id[4], shown[i] } end
+        return out
+      end
+      -- failed, then fixed by a re-run of the failed project only: the same testcases, the firefox one untouched
+      local code, cases, counts, err = cases_of {}
+      assert.equal(1, code, err)
+      assert.same(with { "", "failure", "", "system-out", "skipped" }, cases)
+      assert.same({ "5", "1", "1" }, counts)
+      code, cases, counts, err = cases_of { "--rerun-failed", "1" }
+      assert.equal(0, code, err)
+      assert.same(with { "", "system-out", "", "system-out", "skipped" }, cases)
+      assert.same({ "5", "0", "1" }, counts)
+      -- a run that passes outright (its report fetched though nothing failed) names its tests the same way
+      fake:scenario { tests = {
+        { name = "signs in", describe = { "auth" }, outcome = "passed", file = "tests/auth.spec.ts", line = 12 },
+        { name = "uploads an avatar", outcome = "skipped", file = "tests/profile.spec.ts", line = 3 },
+      } }
+      code, cases, counts, err = cases_of {}
+      assert.equal(0, code, err)
+      assert.same({ { identities[1][1], identities[1][2], identities[1][3], identities[1][4], "" },
+                    { identities[5][1], identities[5][2], identities[5][3], identities[5][4], "skipped" } }, cases)
+      assert.same({ "2", "0", "1" }, counts)
     end)
 
     it("a GitHub step summary and annotations when their variables are set", function()

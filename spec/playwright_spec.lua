@@ -25,7 +25,8 @@ local FIXTURES = {
   "v1.47-five-projects.json", "v1.57-nested-retries.json", "v1.59-flaky.json",
 }
 local OUTCOMES = { "expected", "unexpected", "flaky", "skipped" }
-local FIELDS = { "title", "path", "file", "line", "column", "project", "status", "message", "error", "retries" }
+local FIELDS = { "title", "path", "file", "line", "column", "project", "outcome", "status", "message", "error", "retries",
+                 "duration" }
 
 local read = helper.read_file
 
@@ -41,8 +42,8 @@ local function view(report)
   end
   local errors = {}
   for i, e in ipairs(report.errors) do errors[i] = { message = e.message, error = e.error } end
-  return { stats = report.stats, counted = report.counted, failed = entries(report.failed),
-           flaky = entries(report.flaky), errors = errors }
+  return { stats = report.stats, counted = report.counted, tests = entries(report.tests),
+           failed = entries(report.failed), flaky = entries(report.flaky), errors = errors }
 end
 
 local function has_node()
@@ -89,9 +90,54 @@ describe("parse_report on the fixture reports", function()
         assert.same(report.stats, report.counted, name)   -- the walk agrees with the stats block where there is one
         assert.equal(report.stats.unexpected, #report.failed)
         assert.equal(report.stats.flaky, #report.flaky)
+        assert.equal(report.stats.expected, #report.passed)
+        assert.equal(report.stats.skipped, #report.skipped)
+        assert.equal(tonumber(e) + tonumber(u) + tonumber(f) + tonumber(s), #report.tests)
       end
     end
     assert.equal(#FIXTURES, rows)
+  end)
+
+  it("lists every test in report order; passed, failed, flaky and skipped are its entries by outcome", function()
+    local LIST = { expected = "passed", unexpected = "failed", flaky = "flaky", skipped = "skipped" }
+    for _, name in ipairs(FIXTURES) do
+      local r = assert(parse(read(DIR .. name)))
+      local want = { passed = {}, failed = {}, flaky = {}, skipped = {} }
+      for _, e in ipairs(r.tests) do
+        local into = want[LIST[e.outcome]]
+        into[#into + 1] = e
+      end
+      for which, entries in pairs(want) do
+        assert.equal(#entries, #r[which], name .. " " .. which)
+        for i, e in ipairs(entries) do assert.is_true(rawequal(e, r[which][i]), name .. " " .. which .. " " .. i) end
+      end
+      for _, e in ipairs(r.tests) do
+        assert.is_string(e.file, name)
+        assert.is_number(e.line, name)
+        assert.is_string(e.project, name)
+      end
+    end
+    -- the 1.47 report: a skipped test whose only result was interrupted, and passing tests with their places
+    local r = assert(parse(read(DIR .. "v1.47-five-projects.json")))
+    local s = r.skipped[1]
+    assert.same({ "skipped", "interrupted", "Mobile Safari", "loginPage.spec.js", 29 },
+                { s.outcome, s.status, s.project, s.file, s.line })
+    local p = r.passed[1]
+    assert.same({ { "Login Page Tests", "should display an error message for invalid login" }, "Desktop Chrome", 29, "passed" },
+                { p.path, p.project, p.line, p.status })
+    assert.is_nil(p.message)
+    assert.equal(29202, p.duration)
+    if math.type then assert.equal("integer", math.type(p.duration)) end
+  end)
+
+  it("reads copies of ../shared/fixtures/playwright that are still current", function()
+    local f = io.open("../shared/fixtures/playwright/SOURCES.md", "rb")
+    if not f then return pending("../shared/fixtures/playwright is not beside this checkout") end
+    f:close()
+    for _, name in ipairs(FIXTURES) do
+      assert.equal(read("../shared/fixtures/playwright/" .. name), read(DIR .. name),
+                   "refresh spec/fixtures/playwright/" .. name .. " from ../shared/fixtures/playwright")
+    end
   end)
 
   it("lists one entry per test per project, describes nested, messages without ANSI", function()
@@ -192,6 +238,53 @@ describe("parse_report's shape decisions", function()
     assert.equal("expected", outcome({ "failed" }, "failed"))   -- test.fail()
   end)
 
+  it("lists passing and skipped tests with the same fields, odd but valid ones too", function()
+    local fail_as_expected = test("expected", { result("failed", "\27[31mexpected to fail\27[39m", { duration = 5 }) },
+                                  { expectedStatus = "failed" })
+    local r = assert(run(report({
+      spec("passes", { test("expected", { result("passed", nil, { duration = 120 }) }) }),
+      spec("passes on the second try", { test("flaky", { result("failed", "x", { duration = 10 }),
+                                                          result("passed", nil, { duration = 20 }) }) }),
+      spec("skipped, never run", { test("skipped", {}, { projectName = "firefox" }) }),
+      spec("skipped, null results", { test("skipped", NULL) }),
+      spec("fails as expected", { fail_as_expected }),
+      spec("odd durations", { test("expected", { result("passed", nil, { duration = -1 }), result("passed", nil, { duration = NULL }),
+                                                 result("passed", nil, { duration = 2.5 }) }) }),
+      spec("no line", { test("expected", { result("passed") }) }, { line = NULL, column = NULL }),
+      spec("a status of its own", { test("warped", { result("passed") }) }),
+    })))
+    local titles = {}
+    for i, e in ipairs(r.tests) do titles[i] = e.title .. ":" .. e.outcome end
+    assert.same({ "passes:expected", "passes on the second try:flaky", "skipped, never run:skipped",
+                  "skipped, null results:skipped", "fails as expected:expected", "odd durations:expected",
+                  "no line:expected", "a status of its own:warped" }, titles)
+    assert.same({ expected = 4, unexpected = 0, flaky = 1, skipped = 2 }, r.counted)
+    assert.same({ 4, 0, 1, 2 }, { #r.passed, #r.failed, #r.flaky, #r.skipped })
+    local p = r.passed[1]
+    assert.same({ title = "passes", path = { "passes" }, file = "a.spec.ts", line = 3, column = 5, project = "chromium",
+                  outcome = "expected", status = "passed", retries = 0, duration = 120 }, p)
+    assert.equal(30, r.flaky[1].duration)
+    local s = r.skipped[1]
+    assert.same({ "firefox", 3, "skipped" }, { s.project, s.line, s.outcome })
+    assert.same({}, { s.status, s.duration, s.message, s.error })
+    assert.equal(0, s.retries)
+    assert.is_true(rawequal(r.skipped[2], r.tests[4]))
+    local expected_failure = r.passed[2]
+    assert.same({ "failed", "expected to fail", 5 },
+                { expected_failure.status, expected_failure.message, expected_failure.duration })
+    assert.equal(2.5, r.passed[3].duration)   -- -1 and null are no duration
+    assert.same({ "no line" }, { r.passed[4].title, r.passed[4].line, r.passed[4].column })
+    assert.equal("warped", r.tests[8].outcome)   -- only in tests: no list of its own
+  end)
+
+  it("reads a report of zero tests, and specs without tests", function()
+    for _, doc in ipairs { report({}), report({ spec("empty", {}), spec("null tests", NULL) }), report(nil, { { title = "d" } }) } do
+      local r = assert(run(doc))
+      assert.same({ {}, {}, {}, {}, {} }, { r.tests, r.passed, r.failed, r.flaky, r.skipped })
+      assert.same({ expected = 0, unexpected = 0, flaky = 0, skipped = 0 }, r.stats)
+    end
+  end)
+
   it("trusts the stats block for the counts and keeps the walk's beside it", function()
     local r = assert(run(report({ spec("t") }, nil, { stats = { expected = 7, unexpected = 0, skipped = 1, duration = 1.5 } })))
     assert.same({ expected = 7, unexpected = 0, flaky = 0, skipped = 1 }, r.stats)   -- flaky missing: the walk's
@@ -282,6 +375,8 @@ describe("parse_report on bad input", function()
     { "a result status that is a number", R:format('{"status":1}'), "suites[1].specs[1].tests[1].results[1].status", "got 1" },
     { "an errors item that is a string", R:format('{"errors":["x"]}'), "suites[1].specs[1].tests[1].results[1].errors[1]", "got a string" },
     { "an error message that is a number", R:format('{"error":{"message":7}}'), "suites[1].specs[1].tests[1].results[1].error.message", "got 7" },
+    { "a result duration that is a string", R:format('{"duration":"5ms"}'), "suites[1].specs[1].tests[1].results[1].duration",
+      "expected a number, got a string" },
     { "stats a string", '{"suites":[],"stats":"x"}', "stats", "expected an object" },
     { "a stats count that is a string", '{"suites":[],"stats":{"expected":"3"}}', "stats.expected", "got a string" },
     { "a negative stats count", '{"suites":[],"stats":{"flaky":-1}}', "stats.flaky", "got -1" },
@@ -318,7 +413,7 @@ describe("parse_report on bad input", function()
     for _, text in ipairs({ '{"suites":[]}', '{"suites":[[]]}', '{"suites":[{}],"stats":{}}' }) do
       local r = assert(parse(text))
       assert.same({ expected = 0, unexpected = 0, flaky = 0, skipped = 0 }, r.stats)
-      assert.same({ {}, {}, {} }, { r.failed, r.flaky, r.errors })
+      assert.same({ {}, {}, {}, {}, {}, {} }, { r.tests, r.passed, r.failed, r.flaky, r.skipped, r.errors })
     end
   end)
 end)

@@ -13,6 +13,11 @@ local function detail(run, items)
   return { project = { id = 1, name = "p", repo_name = "r" }, testRun = r, flattenedSummaryDetails = items or {} }
 end
 
+-- A report's JSON text, as Playwright writes it (cjson.null for JSON null).
+local function json_report(doc)
+  return cjson.encode(doc)
+end
+
 -- Parse XML with expat into a tree of {tag, attrs, children, text}.
 local function parse_xml(text)
   local root = { children = {} }
@@ -355,6 +360,53 @@ describe("the gate's outputs", function()
     assert.matches("then passed in re%-run 13", children(cases[1], "system-out")[1].text)
   end)
 
+  it("JUnit: a re-run's own report takes the place of its tests, by file and project; the other projects stand", function()
+    local function entry(project, outcome, status, extra)
+      local e = { title = "logs in", path = { "auth", "logs in" }, file = "auth.spec.ts", line = 7, column = 3,
+                  project = project, outcome = outcome, status = status, retries = 0, duration = 1500 }
+      for k, v in pairs(extra or {}) do e[k] = v end
+      return e
+    end
+    local function parsed(tests)
+      local r = { tests = tests, passed = {}, failed = {}, flaky = {}, skipped = {}, errors = {} }
+      local into = { expected = r.passed, unexpected = r.failed, flaky = r.flaky, skipped = r.skipped }
+      for _, e in ipairs(tests) do table.insert(into[e.outcome], e) end
+      return r
+    end
+    local first = detail({ id = 12, total_count = 2, success_count = 1, failed_count = 1 },
+                         { { name = "auth > logs in", status = "failed" }, { name = "auth > logs in", status = "passed" } })
+    local rerun = detail({ id = 13, total_count = 1, success_count = 1, failed_count = 0 },
+                         { { name = "auth > logs in", status = "passed" } })
+    local one = parsed { entry("chromium", "unexpected", "failed", { message = "Error: boom", error = "Error: boom\n  at x" }),
+                         entry("firefox", "expected", "passed") }
+    local function cases_of(attempts)
+      local suite = children(parse_xml(assert(report.junit_suites { { name = "staging", attempts = attempts } })),
+                             "testsuite")[1]
+      return children(suite, "testcase"), suite
+    end
+    for _, second in ipairs { parsed { entry("chromium", "expected", "passed", { duration = 900 }) }, false } do
+      local cases, suite = cases_of { { detail = first, report = one }, { detail = rerun, report = second or nil } }
+      assert.equal(2, #cases, "one per project, with or without the re-run's report")
+      assert.same({ "2", "0", "0" }, { suite.attrs.tests, suite.attrs.failures, suite.attrs.skipped })
+      for i, project in ipairs { "chromium", "firefox" } do
+        assert.same({ "auth › logs in [" .. project .. "]", "auth.spec.ts", "auth.spec.ts", "7" },
+                    { cases[i].attrs.name, cases[i].attrs.classname, cases[i].attrs.file, cases[i].attrs.line })
+        assert.equal(0, #children(cases[i], "failure"))
+      end
+      assert.equal("failed in run 12; then passed in re-run 13", children(cases[1], "system-out")[1].text)
+      assert.equal(0, #children(cases[2], "system-out"), "firefox did not run again")
+      assert.equal(second and "0.900" or nil, cases[1].attrs.time)
+      assert.equal("1.500", cases[2].attrs.time)
+    end
+    -- a re-run that failed again keeps the failure, with the same identity
+    local again = detail({ id = 13, total_count = 1, success_count = 0, failed_count = 1 })
+    local cases, suite = cases_of { { detail = first, report = one },
+                                    { detail = again, report = parsed { entry("chromium", "unexpected", "timedOut") } } }
+    assert.same({ "2", "1" }, { suite.attrs.tests, suite.attrs.failures })
+    assert.equal("timedOut", children(cases[1], "failure")[1].attrs.type)
+    assert.equal("auth › logs in [chromium]", cases[1].attrs.name)
+  end)
+
   it("JUnit: a failed run that names no test is a failure testcase, never an empty green report", function()
     local d = detail({ total_count = 4, success_count = 2, failed_count = 2 })
     local suite = children(parse_xml(assert(report.junit_suites { { name = "qa", attempts = { { detail = d } } } })),
@@ -406,5 +458,163 @@ describe("the gate's outputs", function()
     assert.truthy(text:find('"failed_tests":[]', 1, true))
     assert.truthy(text:find('"total":null', 1, true))
     assert.truthy(text:find('"url":null', 1, true))
+  end)
+end)
+
+-- JUnit from whole Playwright reports, parsed by parse_report: the real ones
+-- in ../shared/fixtures/playwright, and odd but valid ones built here.
+describe("JUnit from a run's Playwright report", function()
+  local report = require("empirical.report")
+  local parse_report = require("empirical.playwright").parse
+  local SHARED = "../shared/fixtures/playwright/"
+  local FIXTURES = {
+    "v1.31-webkit-snapshot.json", "v1.37-merged-shards.json", "v1.38-nested-describes.json",
+    "v1.47-five-projects.json", "v1.57-nested-retries.json", "v1.59-flaky.json",
+  }
+
+  local function read_shared(name)
+    local f = io.open(SHARED .. name, "rb")
+    if not f then return nil end
+    local text = f:read("*a")
+    f:close()
+    return text
+  end
+
+  -- The run as the API would give it for a parsed report: counts from the
+  -- stats, a summary item per test named by its describe path.
+  local function run_for(parsed, extra)
+    local items = {}
+    local SUMMARY = { expected = "passed", unexpected = "failed", flaky = "flaky", skipped = "skipped" }
+    for i, e in ipairs(parsed.tests) do items[i] = { name = table.concat(e.path, " > "), status = SUMMARY[e.outcome] } end
+    local s = parsed.stats
+    local fields = { total_count = s.expected + s.unexpected + s.flaky + s.skipped, success_count = s.expected + s.flaky,
+                     failed_count = s.unexpected, flaky_count = s.flaky, skipped_count = s.skipped }
+    for k, v in pairs(extra or {}) do fields[k] = v end
+    return detail(fields, items)
+  end
+
+  local function suite_of(attempts, name)
+    local xml = assert(report.junit_suites { { name = name or "staging", attempts = attempts } })
+    return children(parse_xml(xml), "testsuite")[1]
+  end
+
+  -- What a CI's test history keys a testcase by.
+  local function identity(case)
+    return { case.attrs.classname, case.attrs.name, case.attrs.file, case.attrs.line }
+  end
+
+  local function expected_name(e)
+    return table.concat(e.path, " › ") .. (e.project and (" [" .. e.project .. "]") or "")
+  end
+
+  for _, name in ipairs(FIXTURES) do
+    it("gives every test of " .. name .. " its file, line, name and project, whatever its outcome", function()
+      local text = read_shared(name)
+      if not text then return pending(SHARED .. " is not beside this checkout") end
+      local parsed = assert(parse_report(text))
+      local suite = suite_of { { detail = run_for(parsed), report = parsed, id = 12 } }
+      local cases = children(suite, "testcase")
+      assert.equal(#parsed.tests, #cases)   -- the summary items name the same tests: no second case for any
+      assert.same({ tostring(#parsed.tests), tostring(#parsed.failed), tostring(#parsed.skipped), "0" },
+                  { suite.attrs.tests, suite.attrs.failures, suite.attrs.skipped, suite.attrs.errors })
+      local by_identity = {}   -- a test's projects are side by side, each test where it first appears
+      for _, case in ipairs(cases) do
+        local key = table.concat(identity(case), "\n")
+        assert.is_nil(by_identity[key], "one testcase per test and project: " .. key)
+        by_identity[key] = case
+      end
+      for i, e in ipairs(parsed.tests) do
+        local case = by_identity[table.concat({ e.file, expected_name(e), e.file, tostring(e.line) }, "\n")]
+        assert.truthy(case, name .. " test " .. i .. ": " .. expected_name(e))
+        assert.equal(("%.3f"):format(e.duration / 1000), case.attrs.time)
+        local failure, skipped = children(case, "failure")[1], children(case, "skipped")[1]
+        assert.equal(e.outcome == "unexpected", failure ~= nil, name .. " test " .. i)
+        assert.equal(e.outcome == "skipped", skipped ~= nil, name .. " test " .. i)
+        if failure then
+          assert.equal(e.message, failure.attrs.message)
+          assert.equal(e.error, failure.text)
+        end
+        local out = children(case, "system-out")[1]
+        assert.equal(e.outcome == "flaky" and "flaky: passed on retry" or nil, out and out.text)
+      end
+    end)
+  end
+
+  -- One test, written as Playwright writes it, with the outcome given.
+  local function one_test(status, results, expected_status)
+    return json_report {
+      suites = { { title = "cart.spec.ts", file = "cart.spec.ts", line = 0, column = 0, specs = {}, suites = {
+        { title = "cart", file = "cart.spec.ts", line = 3, column = 6, specs = { {
+          title = "adds an item", file = "cart.spec.ts", line = 9, column = 7, id = "x1",
+          tests = { { projectName = "webkit", expectedStatus = expected_status or "passed", status = status,
+                      results = results } } } } } } } },
+    }
+  end
+
+  it("names one test the same whether it passed, failed, was flaky or skipped", function()
+    local rows = {
+      { "expected", { { status = "passed", duration = 40, errors = {} } }, nil, "passed" },
+      { "unexpected", { { status = "failed", duration = 40, errors = { { message = "Error: no cart" } } } }, "failure" },
+      { "flaky", { { status = "failed", duration = 40, errors = { { message = "x" } } }, { status = "passed", duration = 5 } },
+        "system-out" },
+      { "skipped", { { status = "skipped", duration = 0 } }, "skipped" },
+      { "skipped", {}, "skipped" },                                         -- never ran: no results at all
+      { "expected", { { status = "failed", duration = 40, errors = { { message = "as it should" } } } }, nil, "failed" },
+    }
+    local first
+    for i, row in ipairs(rows) do
+      local parsed = assert(parse_report(one_test(row[1], row[2], row[4])))
+      local suite = suite_of { { detail = run_for(parsed), report = parsed } }
+      local cases = children(suite, "testcase")
+      assert.equal(1, #cases, i)
+      assert.same({ "cart.spec.ts", "cart › adds an item [webkit]", "cart.spec.ts", "9" }, identity(cases[1]), i)
+      first = first or identity(cases[1])
+      assert.same(first, identity(cases[1]))
+      local shown = {}
+      for _, c in ipairs(cases[1].children) do shown[#shown + 1] = c.tag end
+      assert.same(row[3] and { row[3] } or {}, shown, i)
+      assert.equal(row[3] == "skipped" and "1" or "0", suite.attrs.skipped, i)
+      assert.equal(row[3] == "failure" and "1" or "0", suite.attrs.failures, i)
+    end
+  end)
+
+  it("copes with odd but valid reports: nulls, no line, no file, no project, an unknown status, zero tests", function()
+    local parsed = assert(parse_report(json_report {
+      suites = { { title = "odd.spec.ts", specs = {
+        { title = "no place", line = cjson.null, column = cjson.null,
+          tests = { { projectName = cjson.null, status = "expected", results = { cjson.null, { status = "passed" } } } } },
+        { title = "warped", file = "odd.spec.ts", tests = { { status = "warped", projectName = "p", results = {} } } },
+        { title = "passed when it should fail", file = "odd.spec.ts", line = 4,
+          tests = { { expectedStatus = "failed", status = "unexpected", projectName = "p", results = { { status = "passed" } } } } },
+        cjson.null,
+      } }, cjson.null },
+    }))
+    local suite = suite_of({ { detail = detail({ total_count = 3, success_count = 1, failed_count = 1 },
+                                               { { name = "no place", status = "passed" } }), report = parsed } }, "qa")
+    local cases = children(suite, "testcase")
+    assert.equal(3, #cases)
+    assert.same({ "qa", "no place" }, { cases[1].attrs.classname, cases[1].attrs.name })   -- no file: the suite's name
+    assert.same({}, { cases[1].attrs.file, cases[1].attrs.line, cases[1].attrs.time })
+    assert.equal("status: warped", children(cases[2], "system-out")[1].text)
+    assert.same({ "odd.spec.ts", "odd.spec.ts", nil }, { cases[2].attrs.classname, cases[2].attrs.file, cases[2].attrs.line })
+    assert.equal("failed", children(cases[3], "failure")[1].attrs.type)   -- test.fail() that passed fails the run
+    assert.same({ "3", "1", "0" }, { suite.attrs.tests, suite.attrs.failures, suite.attrs.skipped })
+
+    -- a report of zero tests: the run's own names, as without a report
+    local empty = assert(parse_report('{"suites":[],"stats":{"expected":0,"unexpected":0,"flaky":0,"skipped":0}}'))
+    local d = detail({ total_count = 2, success_count = 1, skipped_count = 1 },
+                     { { name = "a > b", status = "passed", duration = 250 }, { name = "c", status = "skipped" } })
+    cases = children(suite_of { { detail = d, report = empty } }, "testcase")
+    assert.same({ "a > b", "staging", "0.250" }, { cases[1].attrs.name, cases[1].attrs.classname, cases[1].attrs.time })
+    assert.equal(1, #children(cases[2], "skipped"))
+  end)
+
+  it("falls back to the run's summary items when there is no report", function()
+    local d = detail({ total_count = 2, success_count = 1, failed_count = 1 },
+                     { { name = "cart > adds an item", status = "passed" }, { name = "cart > pays", status = "failed" } })
+    local suite = suite_of { { detail = d } }
+    local cases = children(suite, "testcase")
+    assert.same({ "cart > adds an item", "staging" }, { cases[1].attrs.name, cases[1].attrs.classname })
+    assert.same({ "2", "1" }, { suite.attrs.tests, suite.attrs.failures })
   end)
 end)

@@ -173,16 +173,21 @@
 ---@field line? integer
 ---@field column? integer
 ---@field project? string projectName
+---@field outcome string the test's status: expected|unexpected|flaky|skipped
 ---@field status? string the last result's: passed|failed|timedOut|interrupted|skipped
 ---@field message? string the first non-blank line of the error, ANSI removed
 ---@field error? string the whole stripped error, at most 4096 bytes
 ---@field retries integer
+---@field duration? number milliseconds, the sum of its results' durations
 
 ---@class empirical.Report
 ---@field stats empirical.ReportCounts the report's own, or counted
 ---@field counted empirical.ReportCounts counted from the tests
----@field failed empirical.ReportEntry[]
----@field flaky empirical.ReportEntry[]
+---@field tests empirical.ReportEntry[] every test, one per test and project, in report order
+---@field passed empirical.ReportEntry[] the entries of `tests` whose outcome is "expected"
+---@field failed empirical.ReportEntry[] "unexpected"
+---@field flaky empirical.ReportEntry[] "flaky"
+---@field skipped empirical.ReportEntry[] "skipped"
 ---@field errors {message: string, error: string}[] the report's own top-level errors
 
 ---@class empirical.WaitOptions

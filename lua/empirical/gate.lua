@@ -46,11 +46,14 @@ end
 
 --- "passed", "failed", "empty", "uncounted", "error", "cancelled" or "running".
 -- A run that ended but says nothing of its tests (no counts, no items, no
--- report) is no verdict: a gate must not pass what it cannot count.
+-- report) is no verdict: a gate must not pass what it cannot count. Counts
+-- the run leaves out come from its report (parsed), failures included.
 function M.judge(detail, allow_empty, parsed)
   local verdict = report.verdict(detail)
   if verdict ~= "passed" then return verdict end
   local c = render.counts(detail, parsed)
+  -- The run said no test failed, or said nothing: its report's count decides.
+  if (c.failed or 0) > 0 then return "failed" end
   if c.total == 0 and not allow_empty then return "empty" end
   if c.total == nil and c.passed == nil and c.failed == nil then
     local items = type(detail) == "table" and type(detail.flattenedSummaryDetails) == "table"
@@ -131,11 +134,14 @@ function Gate:trigger(lanes)
   end
 end
 
--- The report of a finished attempt with failed or flaky tests; a failure to
--- fetch it costs a line, never the verdict.
+-- The report of an attempt that ended (a verdict of its tests, whatever it
+-- is): it names the failed and flaky tests with their messages, and gives
+-- every test the identity (file, line, project) JUnit writes, passing ones
+-- too. A failure to fetch it costs a line, never the verdict.
+local NO_TESTS_RAN = { error = true, cancelled = true, running = true }
+
 function Gate:fetch_report(lane, attempt)
-  local c = render.counts(attempt.detail)
-  if attempt.verdict ~= "failed" and (c.flaky or 0) == 0 then return end
+  if NO_TESTS_RAN[attempt.verdict] then return end
   local parsed, err = self.client:report(attempt.detail)
   if parsed then attempt.report = parsed return end
   if err.kind == "interrupted" then self:fail(lane, err) return end

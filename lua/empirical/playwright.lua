@@ -8,17 +8,25 @@
 --           block when it has one (Playwright >= 1.39), else `counted`. When
 --           both exist and disagree, stats wins: it is Playwright's count.
 --   counted the same four, always counted from the tests' `status`.
---   failed  entries of the tests whose status is "unexpected", flaky: of
---           "flaky", both in the order the report lists them (a suite's
---           specs, then its child suites; one entry per test per project).
+--   tests   an entry for every test, in the order the report lists them (a
+--           suite's specs, then its child suites; one entry per test per
+--           project), whatever its outcome.
+--   passed, failed, flaky, skipped
+--           the entries of `tests` (the same tables) whose outcome is
+--           "expected", "unexpected", "flaky", "skipped", in the same order.
+--           A test with another status (none Playwright writes) is only in
+--           `tests`.
 --   errors  {message, error} for the report's own top-level errors (a
 --           global setup that threw), which no test carries.
 -- entry: title, path (describe titles outermost first, without the file
 -- suite and empty titles, then the title), file, line, column (the spec's),
--- project (projectName), status (the last result's; nil with no results),
--- message (first non-blank line of the error, ANSI removed, trimmed), error
--- (the whole stripped error, at most ERROR_CAP bytes, cut between UTF-8
--- characters), retries (results - 1, at least 0).
+-- project (projectName), outcome (the test's status: "expected",
+-- "unexpected", "flaky", "skipped"), status (the last result's; nil with no
+-- results), message (first non-blank line of the error, ANSI removed,
+-- trimmed), error (the whole stripped error, at most ERROR_CAP bytes, cut
+-- between UTF-8 characters), retries (results - 1, at least 0), duration
+-- (milliseconds: the sum of its results' durations that are numbers >= 0;
+-- nil when none is).
 --
 -- The error is the last result's with a non-blank line. A result's text is its
 -- `errors` list (what Playwright's own reporters print: message with code
@@ -49,7 +57,7 @@ local NULL = cjson.null
 -- The four outcomes, in the order stats lists them: the one list counts,
 -- stats and the entry lists read.
 local OUTCOMES = { "expected", "unexpected", "flaky", "skipped" }
-local LISTED = { unexpected = "failed", flaky = "flaky" }
+local LISTED = { expected = "passed", unexpected = "failed", flaky = "flaky", skipped = "skipped" }
 
 -- Our own type errors travel as this table through error() to parse's pcall;
 -- anything else raised is a bug and is raised again.
@@ -194,13 +202,23 @@ local function outcome(statuses, expected)
   return "flaky"
 end
 
+-- A result's duration in milliseconds, when it is a number >= 0 (Playwright
+-- writes whole ones; -1 and the like are no duration).
+local function result_duration(r, where)
+  local v = r.duration
+  if v == nil or v == NULL then return nil end
+  if type(v) ~= "number" then bad(at(where, "duration"), "a number", v) end
+  if v ~= v or v < 0 or v == math.huge then return nil end
+  return v
+end
+
 local function read_test(test, where, spec, out)
   test = object(test, where)
   local status = str(test, "status", where)
   local project = str(test, "projectName", where)
   local expected = str(test, "expectedStatus", where) or "passed"
   local results, statuses, texts = list(test, "results", where), {}, {}
-  local n = 0
+  local n, duration = 0, nil
   for k = 1, #results do
     local r = results[k]
     if r ~= NULL then
@@ -209,12 +227,12 @@ local function read_test(test, where, spec, out)
       n = n + 1
       statuses[n] = str(r, "status", rw) or false   -- false: a result without one, kept in place
       texts[n] = result_error(r, rw) or false
+      local ms = result_duration(r, rw)
+      if ms then duration = (duration or 0) + ms end
     end
   end
   status = status or outcome(statuses, expected)
   if out.counted[status] then out.counted[status] = out.counted[status] + 1 end
-  local into = LISTED[status]
-  if not into then return end
   local message, err
   for k = n, 1, -1 do
     message, err = explain(texts[k] or nil)
@@ -223,12 +241,14 @@ local function read_test(test, where, spec, out)
   local path = {}
   for i = 1, #spec.describes do path[i] = spec.describes[i] end
   path[#path + 1] = spec.title
-  local entries = out[into]
-  entries[#entries + 1] = {
+  local entry = {
     title = spec.title, path = path, file = spec.file, line = spec.line, column = spec.column,
-    project = project, status = statuses[n] or nil, message = message, error = err,
-    retries = n > 0 and n - 1 or 0,
+    project = project, outcome = status, status = statuses[n] or nil, message = message, error = err,
+    retries = n > 0 and n - 1 or 0, duration = duration and (tointeger(duration) or duration),
   }
+  out.tests[#out.tests + 1] = entry
+  local into = LISTED[status]
+  if into then out[into][#out[into] + 1] = entry end
 end
 
 local function read_spec(spec, where, suite_file, describes, out)
@@ -272,7 +292,7 @@ local function read_report(doc)
     error({ [Bad] = true, field = "suites", text = "missing: not a Playwright JSON report" }, 0)
   end
   suites = list(doc, "suites")
-  local out = { counted = {}, failed = {}, flaky = {}, errors = {} }
+  local out = { counted = {}, tests = {}, passed = {}, failed = {}, flaky = {}, skipped = {}, errors = {} }
   for _, k in ipairs(OUTCOMES) do out.counted[k] = 0 end
   for k = 1, #suites do
     if suites[k] ~= NULL then read_suite(suites[k], "suites[" .. k .. "]", 0, nil, {}, out) end

@@ -210,28 +210,47 @@ local function entry_name(e)
   return concat(path, " > "), path
 end
 
--- The cases an attempt shows, by name: the report's failed and flaky
--- entries (one case per project), then the summary items the report did not
--- cover (a summary item named like an entry, its title, or its " › " path is
--- covered).
+-- The JUnit status of a report entry, by its outcome: "passed", "failed" (or
+-- the failing result's own status: "timedOut", "interrupted"...), "flaky",
+-- "skipped". An entry without an outcome (a report parsed before they had
+-- one, or built by hand) is taken from the list it came in.
+local function entry_status(e, which)
+  local outcome = text(e.outcome) or (which == "flaky" and "flaky") or (which == "failed" and "unexpected") or nil
+  if outcome == "expected" then return "passed" end
+  if outcome == "flaky" or outcome == "skipped" then return outcome end
+  if outcome == "unexpected" then
+    local status = text(e.status)
+    return FAILED_STATUS[status] and status or "failed"   -- test.fail() that passed is a failure too
+  end
+  return outcome or "unknown"
+end
+
+-- The cases an attempt shows, by name. A report that lists every test
+-- (parse_report's `tests`) gives all of them, one case per test and project,
+-- each with its file, line and project. Otherwise: the report's failed and
+-- flaky entries, then the summary items the report did not cover (a summary
+-- item named like an entry, its title, or its " › " path is covered).
 local function attempt_cases(attempt)
   local view, order, alias = {}, {}, {}
   local function add(name, case)
     if not view[name] then view[name], order[#order + 1] = {}, name end
     table.insert(view[name], case)
   end
+  local function add_entry(e, which)
+    local name, path = entry_name(e)
+    add(name, { name = concat(path, " › "), file = text(e.file), line = number(e.line), project = text(e.project),
+                status = entry_status(e, which), message = text(e.message), error = text(e.error),
+                retries = number(e.retries), time = seconds(e.duration) })
+    alias[name], alias[concat(path, " › ")], alias[path[#path]] = name, name, name
+  end
   local parsed = type(attempt.report) == "table" and attempt.report or {}
-  for _, which in ipairs { "failed", "flaky" } do
+  local every = type(parsed.tests) == "table" and #parsed.tests > 0 and parsed.tests
+  for _, which in ipairs(every and { "tests" } or { "failed", "flaky" }) do
     for _, e in ipairs(type(parsed[which]) == "table" and parsed[which] or {}) do
-      if type(e) == "table" then
-        local name, path = entry_name(e)
-        add(name, { name = concat(path, " › "), file = text(e.file), line = number(e.line), project = text(e.project),
-                    status = which == "flaky" and "flaky" or (text(e.status) or "failed"), message = text(e.message),
-                    error = text(e.error), retries = number(e.retries) })
-        alias[name], alias[concat(path, " › ")], alias[path[#path]] = name, name, name
-      end
+      if type(e) == "table" then add_entry(e, which) end
     end
   end
+  if every then return view, order end   -- the report names every test: the summary's names would repeat them
   for i, item in each_item(attempt.detail) do
     local name = text(item.name) or ("(unnamed test " .. i .. ")")
     if not alias[name] then
@@ -241,20 +260,74 @@ local function attempt_cases(attempt)
   return view, order
 end
 
--- A test a re-run names only by its summary item (it passed: the report
--- lists failed and flaky tests) keeps the identity an earlier report gave
--- it (file, line, project, " › " name), so a CI's test history sees one
--- test, not two.
-local function carry_identity(before, now)
-  if not before or now[1].file then return now end
-  local carried = {}
-  for _, prev in ipairs(before) do
-    if prev.file or prev.project then
-      carried[#carried + 1] = { name = prev.name, file = prev.file, line = prev.line, project = prev.project,
-                                status = now[1].status, time = now[1].time }
+-- A case from a report carries an identity (file, project) a CI's test
+-- history knows it by; one from a summary item only its name.
+local function identified(case)
+  return case.file ~= nil or case.project ~= nil
+end
+
+local function identity_key(case)
+  return (case.file or "") .. "\0" .. (case.project or "")
+end
+
+-- The history of a case that follows `before` (the cases of the same test in
+-- the attempt before): theirs, then what they were.
+local function follow(before)
+  if #before == 0 then return {} end
+  local history, statuses = {}, {}
+  for i, line in ipairs(before[1].history) do history[i] = line end
+  for i, c in ipairs(before) do statuses[i] = c.status end
+  history[#history + 1] = format("%s in %s %s", concat(statuses, ", "), before[1].attempt == 1 and "run" or "re-run",
+                                 before[1].id)
+  return history
+end
+
+-- A test a re-run names only by its summary item (its report could not be
+-- had) keeps the identity an earlier report gave it (file, line, project,
+-- " › " name), so a CI's test history sees one test, not two.
+local function carry_identity(prev, now)
+  return { name = prev.name, file = prev.file, line = prev.line, project = prev.project, status = now.status,
+           time = now.time, attempt = now.attempt, id = now.id, history = follow { prev } }
+end
+
+-- The cases of one test name after an attempt that ran it: a case takes the
+-- place of the earlier one with its identity (file and project), so a re-run
+-- of one project leaves the others' results standing.
+local function merge(before, now, k, id)
+  for _, c in ipairs(now) do c.attempt, c.id, c.history = k, id, {} end
+  if not before then return now end
+  local out, slot, plain = {}, {}, {}
+  for i, prev in ipairs(before) do
+    out[i] = prev
+    if identified(prev) then slot[identity_key(prev)] = i else plain[#plain + 1] = i end
+  end
+  local taken, drop_plain = {}, false
+  for _, c in ipairs(now) do
+    local i = identified(c) and slot[identity_key(c)]
+    if i and not taken[i] then
+      c.history, out[i], taken[i] = follow { before[i] }, c, true
+    elseif not identified(c) and next(slot) then
+      -- A re-run runs the failed tests: the summary's status is theirs when
+      -- some project of this test failed, else every project's.
+      local failing = false
+      for _, j in pairs(slot) do if FAILED_STATUS[before[j].status] then failing = true end end
+      for _, j in pairs(slot) do
+        if not taken[j] and (not failing or FAILED_STATUS[before[j].status]) then
+          out[j], taken[j] = carry_identity(before[j], c), true
+        end
+      end
+    else
+      local earlier = {}
+      for _, j in ipairs(plain) do earlier[#earlier + 1] = before[j] end
+      c.history, drop_plain = follow(earlier), true
+      out[#out + 1] = c
     end
   end
-  return #carried > 0 and carried or now
+  if not drop_plain then return out end
+  local kept, gone = {}, {}
+  for _, j in ipairs(plain) do gone[j] = true end
+  for i, c in ipairs(out) do if not gone[i] then kept[#kept + 1] = c end end
+  return kept
 end
 
 local function tests_of(attempts)
@@ -263,23 +336,14 @@ local function tests_of(attempts)
     local id = int(run_of(attempt.detail).id)
     local view, names = attempt_cases(attempt)
     for _, name in ipairs(names) do
-      local group = groups[name]
-      if not group then
-        group = { history = {} }
-        groups[name], order[#order + 1] = group, name
-      else
-        local statuses = {}
-        for _, c in ipairs(group.cases) do statuses[#statuses + 1] = c.status end
-        group.history[#group.history + 1] = format("%s in %s %s", concat(statuses, ", "),
-                                                   group.attempt == 1 and "run" or "re-run", group.id)
-      end
-      group.cases, group.attempt, group.id = carry_identity(group.cases, view[name]), k, id
+      if not groups[name] then order[#order + 1] = name end
+      groups[name] = merge(groups[name], view[name], k, id)
     end
   end
   return groups, order
 end
 
-local function testcase(case, group, classname, counts)
+local function testcase(case, classname, counts)
   local body = {}
   counts.tests = counts.tests + 1
   local status = case.status
@@ -297,9 +361,9 @@ local function testcase(case, group, classname, counts)
   if status ~= "passed" and status ~= "skipped" and status ~= "flaky" and not FAILED_STATUS[status] then
     notes[#notes + 1] = "status: " .. status
   end
-  if #group.history > 0 then
-    notes[#notes + 1] = format("%s; then %s in %s %s", concat(group.history, "; "), status,
-                               group.attempt == 1 and "run" or "re-run", group.id)
+  if #case.history > 0 then
+    notes[#notes + 1] = format("%s; then %s in %s %s", concat(case.history, "; "), status,
+                               case.attempt == 1 and "run" or "re-run", case.id)
   end
   if #notes > 0 then body[#body + 1] = "<system-out>" .. xml_text(concat(notes, "\n")) .. "</system-out>" end
   local name = case.name .. (case.project and (" [" .. case.project .. "]") or "")
@@ -317,7 +381,7 @@ local function testsuite(suite)
   local classname = text(suite.name) or text(first.environment_slug) or "empirical"
   local groups, order = tests_of(attempts)
   for _, name in ipairs(order) do
-    for _, case in ipairs(groups[name].cases) do cases[#cases + 1] = testcase(case, groups[name], classname, counts) end
+    for _, case in ipairs(groups[name]) do cases[#cases + 1] = testcase(case, classname, counts) end
   end
   local problem = text(suite.error)
   local verdict = last and M.verdict(last.detail)
@@ -382,11 +446,17 @@ end
 --- JUnit XML for judged runs, one <testsuite> per entry of suites:
 -- {name=, attempts = {{detail=, report=, id=, url=}, ...}, error=}. attempts
 -- are the run then its re-runs; report is the attempt's parsed Playwright
--- report (empirical.parse_report), when there is one: its failed and flaky
--- tests become one testcase per test and project, with file, line, the
--- message and the stripped error. A test a re-run ran takes its latest
--- result. A suite with no detail, or whose run did not end with a verdict,
--- or with an error, gets an <error> testcase: never an empty green report.
+-- report (empirical.parse_report), when there is one: every test it lists
+-- becomes one testcase per test and project, named and placed the same
+-- whatever its outcome (classname and file the spec's file, line, name the
+-- describe path and title with the project), failed ones with the message
+-- and the stripped error, skipped ones <skipped/>, the time its results
+-- took. Without a report (or with one of no tests) the run's summary items
+-- name the tests. A test a re-run ran takes its latest result, in the
+-- testcase of the same file and project, so a test a re-run fixed keeps its
+-- identity (also when the re-run's report could not be had). A suite with
+-- no detail, or whose run did not end with a verdict, or with an error, gets
+-- an <error> testcase: never an empty green report.
 function M.junit_suites(suites)
   if type(suites) ~= "table" then return nil, core_error("junit: expected a list of suites") end
   return document(suites)

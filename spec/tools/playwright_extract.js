@@ -7,8 +7,10 @@
 //
 //   node spec/tools/playwright_extract.js spec/fixtures/playwright > spec/fixtures/playwright-expected.json
 //
-// prints, for every *.json report in the directory, {stats, counted, failed,
-// flaky, errors} as the Lua module returns them.
+// prints, for every *.json report in the directory, {stats, counted, tests,
+// failed, flaky, errors} as the Lua module returns them (its `passed` and
+// `skipped` are the entries of `tests` with those outcomes: the spec checks
+// them against `tests`, so they are not printed twice).
 "use strict";
 const fs = require("fs");
 const path = require("path");
@@ -44,28 +46,32 @@ function explain(raw) {
 }
 
 function extract(report) {
-  const out = { counted: {}, failed: [], flaky: [], errors: [] };
+  const out = { counted: {}, tests: [], failed: [], flaky: [], errors: [] };
   KINDS.forEach((k) => { out.counted[k] = 0; });
   const visit = (suite, describes, isFile) => {
     const inside = !isFile && suite.title ? describes.concat([suite.title]) : describes;
     for (const spec of suite.specs || []) {
       for (const test of spec.tests || []) {
         if (out.counted[test.status] !== undefined) out.counted[test.status]++;
-        const list = { unexpected: out.failed, flaky: out.flaky }[test.status];
-        if (!list) continue;
         const results = test.results || [];
         const explained = results.map((r) => explain(resultText(r))).filter((x) => x.message !== undefined);
         const last = results[results.length - 1];
-        list.push(Object.assign({
+        const durations = results.map((r) => r.duration).filter((d) => typeof d === "number" && d >= 0 && isFinite(d));
+        const entry = Object.assign({
           title: spec.title,
           path: inside.concat([spec.title]),
           file: spec.file,
           line: spec.line,
           column: spec.column,
           project: test.projectName,
+          outcome: test.status,
           status: last && last.status,
           retries: Math.max(results.length - 1, 0),
-        }, explained[explained.length - 1] || {}));
+          duration: durations.length ? durations.reduce((a, b) => a + b, 0) : undefined,
+        }, explained[explained.length - 1] || {});
+        out.tests.push(entry);
+        const list = { unexpected: out.failed, flaky: out.flaky }[test.status];
+        if (list) list.push(entry);
       }
     }
     for (const child of suite.suites || []) visit(child, inside, false);
