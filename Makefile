@@ -219,7 +219,7 @@ bench: test-deps all
 demo:
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(sort $(MODULE_DEBS) $(FAKE_DEBS))"
 	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory -s install PREFIX=$(CURDIR)/build/demo DESTDIR= >/dev/null
+	@$(MAKE) --no-print-directory -s install install-fake PREFIX=$(CURDIR)/build/demo DESTDIR= >/dev/null
 	@$(LUA) examples/demo.lua build/demo/bin/empirical
 
 # The command runs on the Lua it was built for, and finds the modules under

@@ -2,7 +2,8 @@
 -- gate` against it as a CI job would (key and URL in the environment). In
 -- the fake's default scenario one test fails and a re-run of the failed
 -- tests fixes it, so the demo shows the whole path: the run's link, progress,
--- the failure with its file, line and message, the re-run, the exit code.
+-- the failure with its file, line and message, the re-run, the exit code;
+-- then how to go on by hand with what it installed.
 --   lua5.4 examples/demo.lua build/demo/bin/empirical
 package.path = "./lua/?.lua;./lua/?/init.lua;" .. package.path
 package.cpath = "./?.so;" .. package.cpath
@@ -26,4 +27,9 @@ for _, r in ipairs(log) do methods[#methods + 1] = r.method end
 print(("the fake saw %d requests (%s)"):format(#log, table.concat(methods, " ")))
 fake:stop()
 print(("demo: `empirical gate` exited with %d; JUnit report in build/demo-junit.xml"):format(code))
+print([[
+try it yourself: the command and the fake are installed under build/demo
+  export PATH="$PWD/build/demo/bin:$PATH"
+  empirical fake --speed 10 &     # prints the two variables to export
+  empirical gate --environment staging --rerun-failed 1]])
 os.exit(code == 0 and 0 or 1)
