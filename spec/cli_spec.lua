@@ -25,8 +25,8 @@ describe("empirical (the command's front)", function()
     local cases = {
       { "an unknown flag, with a suggestion", { "gate", "--environment", "s", "--shard", "4" },
         "unknown flag --shard; did you mean --shards?" },
-      { "a flag's missing value, never taking the next flag", { "gate", "--environment", "--json" },
-        "--environment needs a value (SLUG) and '--json' is a flag; write --environment=--json" },
+      { "a flag's missing value, never taking the next flag", { "gate", "--environment", "--allow-empty" },
+        "--environment needs a value (SLUG) and '--allow-empty' is a flag; write --environment=--allow-empty" },
       { "a value at the end", { "gate", "--environment" }, "--environment needs a value (SLUG)" },
       { "a switch given a value", { "gate", "--environment", "s", "--json=yes" }, "--json takes no value" },
       { "a value flag given twice", { "gate", "--environment", "s", "--timeout", "1m", "--timeout", "2m" },

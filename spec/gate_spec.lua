@@ -221,8 +221,9 @@ describe("empirical gate", function()
 
     local invalid = {
       { "shards of zero", { "--shards", "0" }, "--shards: '0' is not a whole number from 1" },
-      { "an env override with a bad name", { "--env", "1BAD=x" }, "environment_variables_overrides" },
-      { "a test branch with build flags", { "--test-branch", "feature", "--commit", "abc" }, "branch" },
+      { "an env override with a bad name", { "--env", "1BAD=x" }, "--env 1BAD=x: " },
+      { "a test branch with build flags", { "--test-branch", "feature", "--commit", "abc" },
+        "--test-branch cannot be used together with --commit" },
     }
     for _, case in ipairs(invalid) do
       it("on " .. case[1] .. ", naming it and sending nothing", function()

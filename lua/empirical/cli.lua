@@ -50,12 +50,50 @@ function Context:client_options(o)
            user_agent = "empirical-cli/" .. M.VERSION }
 end
 
---- The exit code a failed call stands for, after saying what failed.
-function Context:failed(err, what)
+--- The exit code a failed call stands for, after saying what failed. A
+-- call that got no answer while the API has answered none (answered) names
+-- where the API's address came from (empirical.cli.words.unreachable).
+function Context:failed(err, what, answered)
+  if not answered and self.o then require("empirical.cli.words").reword_unreachable({ err }, self.o) end
   local text = err.worded and err.message or require("empirical.cli.render").error_text(err)
   self:say(("empirical %s: %s"):format(what, text))
   local outcome = require("empirical.gate").outcome_of_error(err)
+  self.error = { kind = tostring(err.kind), message = text, status = err.status, flag = err.flag,
+                 variable = err.variable }
   return commands.OUTCOME_CODE[outcome]
+end
+
+--- --json's document (one per run of the command).
+function Context:document(text)
+  self.documented = true
+  self:print(text)
+end
+
+--- With --json, once the flags parse or not: an error that ends the command
+-- before its own document is one. The gate's is its result (the README's
+-- schema) with no runs and the error; the other commands' {exit_code, error}.
+function Context:error_document(command, err, code)
+  if self.documented then return end
+  local e = { kind = err.kind, message = err.message, status = err.status, flag = err.flag, variable = err.variable }
+  if command.name == "gate" then
+    self:document(require("empirical.cli.publish").json {
+      verdict = "invalid", exit_code = code, runs = {}, cancelled = {}, error = e })
+  else
+    self:document(require("cjson").encode { exit_code = code, error = e })
+  end
+end
+
+--- An input the command found wrong before sending anything (a trigger
+-- field, a file it could not write): one line naming the flag or variable,
+-- exit 3. problem: {message, flag or variable, usage: add the help line}.
+function Context:input_error(command, problem)
+  self:say(("empirical %s: %s"):format(command.name, problem.message))
+  if problem.usage then self:say(("Run 'empirical %s --help' for usage."):format(command.name)) end
+  if self.json then
+    self:error_document(command, { kind = "usage", message = problem.message, flag = problem.flag,
+                                   variable = problem.variable }, CODE.usage)
+  end
+  return CODE.usage
 end
 
 --- On a terminal and not in CI: a live progress line.
@@ -80,7 +118,20 @@ local RUNNERS = setmetatable({ gate = function(o, ctx) return require("empirical
 local function usage_error(ctx, command, problem)
   ctx:say(("empirical%s: %s"):format(command and (" " .. command.name) or "", problem))
   ctx:say(("Run 'empirical %s--help' for usage."):format(command and (command.name .. " ") or ""))
+  if command and ctx.json then ctx:error_document(command, { kind = "usage", message = problem }, CODE.usage) end
   return CODE.usage
+end
+
+-- Whether --json is on the command's line (before any `--`), as the
+-- parser would read it: then even a line it refuses gets its document.
+local function wants_json(command, argv)
+  local flags = args.flags_of(command)
+  if not flags.json then return false end
+  for i = 2, #argv do
+    if argv[i] == "--" then return false end
+    if argv[i] == "--json" then return true end
+  end
+  return false
 end
 
 local function unknown_command(ctx, word)
@@ -113,10 +164,16 @@ local function dispatch(argv, ctx)
     if first:match("^%-") then return usage_error(ctx, nil, ("unknown flag %s before the command"):format(first)) end
     return unknown_command(ctx, first)
   end
+  ctx.json = wants_json(command, argv)
   local o, problem = args.parse(command, argv, 2, ctx.getenv)
   if not o then return usage_error(ctx, command, problem) end
   if o.help then ctx.out:write(help.command(command)) return 0 end
-  return RUNNERS[command.name](o, ctx)
+  ctx.o, ctx.json = o, o.json
+  local code = RUNNERS[command.name](o, ctx)
+  if o.json and not ctx.documented then
+    ctx:error_document(command, ctx.error or { kind = "error", message = "the command ended without a result" }, code)
+  end
+  return code
 end
 
 --- The names of the process's environment variables: /proc/self/environ

@@ -13,7 +13,11 @@
 -- cancel_given, project_slug, dashboard_url, client (a client to use) or
 -- client_options (for empirical.new).
 -- hooks: say(line) for what a person should read, poll(lane, detail, info)
--- after each poll. Returns the result (see README: the JSON schema).
+-- after each poll, reword(err, answered) to put a failed call's error in
+-- the caller's words before it is said or kept (in place; answered: whether
+-- the API answered any call yet). Returns the result (see README: the JSON
+-- schema). Every environment's trigger is checked before any is sent: a bad
+-- one ends the gate with nothing sent.
 local empirical = require("empirical")
 local report = require("empirical.report")
 local commands = require("empirical.cli.commands")
@@ -43,6 +47,22 @@ end
 function M.trigger_params(shared, environment)
   return empirical.compose(shared or {}, { environment = environment })
 end
+
+--- Check every environment's trigger params (empirical.encode, nothing
+-- sent): nil when all are valid, else the first bad one's position in
+-- environments, its error and its params.
+function M.check_triggers(shared, environments)
+  for i, env in ipairs(environments or {}) do
+    local params = M.trigger_params(shared, env)
+    local ok, err = empirical.encode("trigger", params)
+    if not ok then return i, err, params end
+  end
+end
+
+--- How long, after a signal, a trigger in flight may still answer (so that
+-- its run can be cancelled): part of the 2 s within which the runs the gate
+-- started are cancelled.
+M.TRIGGER_GRACE = 1.5
 
 --- "passed", "failed", "empty", "uncounted", "error", "cancelled" or "running".
 -- A run that ended but says nothing of its tests (no counts, no items, no
@@ -112,24 +132,82 @@ function Gate:fail(lane, err)
   if err.kind == "interrupted" then self.signal = lane.outcome end
 end
 
+-- Let the command put an error in its own words (hooks.reword), before it
+-- is said or kept. answered: whether the API has answered any call yet.
+function Gate:reword(err)
+  if self.hooks.reword and type(err) == "table" then self.hooks.reword(err, self.answered) end
+  return err
+end
+
+-- The words for a lane whose trigger a signal cut before its answer came.
+local function cut_trigger(lane, err)
+  if err.run_may_exist then
+    return ("%s: interrupted before the API answered the trigger: a run may have been created, and it was not " ..
+            "cancelled; find it with `empirical list --state queued` (or --state pending, --state started) " ..
+            "and cancel it with `empirical cancel ID`"):format(lane.label)
+  end
+  return ("%s: interrupted before the trigger was sent: no run was created"):format(lane.label)
+end
+
+-- Trigger every environment together. A signal while triggers are in
+-- flight gives them TRIGGER_GRACE seconds more to answer, so that a run the
+-- API created is known and can be cancelled; a second signal stops waiting.
 function Gate:trigger(lanes)
-  local to, params = {}, {}
+  local to, requests = {}, {}
   for _, lane in ipairs(lanes) do
     if lane.environment then
-      local p, err = M.trigger_params(self.opts.trigger, lane.environment)
-      if p then to[#to + 1], params[#params + 1] = lane, p else self:fail(lane, err) end
+      local req, err = self.client:start("trigger", M.trigger_params(self.opts.trigger, lane.environment))
+      if req then to[#to + 1], requests[#requests + 1] = lane, req
+      else
+        self:fail(lane, err)
+        self:say(("%s: %s"):format(lane.label, render.error_text(err)))
+      end
     end
   end
-  if #to == 0 then return end
-  local runs, errs = self.client:trigger_all(params)
+  local runs, errs, left, grace_until = {}, {}, #requests, nil
+  while left > 0 do
+    left = 0
+    for i, req in ipairs(requests) do
+      if req then
+        local done, run, err = req:poll()
+        if done then runs[i], errs[i], requests[i] = run, err, false else left = left + 1 end
+      end
+    end
+    if left == 0 or (grace_until and now() >= grace_until) then break end
+    local slept, stop = sleep(0.01)
+    if not slept then
+      if grace_until then break end   -- a second signal: no more waiting
+      self.signal = stop.signal == "SIGTERM" and "SIGTERM" or "SIGINT"
+      grace_until = now() + M.TRIGGER_GRACE
+    end
+  end
+  for i, req in ipairs(requests) do
+    if req then   -- still in flight after the grace: cut (an answer that came meanwhile is kept)
+      req:abort("interrupted by " .. tostring(self.signal))
+      local _, run, err = req:poll()
+      runs[i], errs[i] = run, err
+      if err and err.kind == "interrupted" then err.signal = self.signal end
+    end
+  end
+  for i in ipairs(to) do
+    if runs[i] or (errs[i] and errs[i].status) then self.answered = true end
+  end
   for i, lane in ipairs(to) do
-    if runs[i] then
+    local run, err = runs[i], errs[i]
+    if run then
       lane.started = true
-      lane.attempts[1] = { id = runs[i].id, kind = "run" }
-      self:say(render.triggered(lane, runs[i].id, self:link(runs[i].id)))
+      lane.attempts[1] = { id = run.id, kind = "run" }
+      self:say(render.triggered(lane, run.id, self:link(run.id)))
+    elseif err.kind == "interrupted" then
+      local text = cut_trigger(lane, err)
+      err.message, err.request, err.attempts, err.worded = text:sub(#lane.label + 3), nil, nil, true
+      lane.note = err.message
+      lane.maybe_created = err.run_may_exist or nil
+      self:fail(lane, err)
+      self:say(text)
     else
-      self:fail(lane, errs[i])
-      self:say(("%s: %s"):format(lane.label, render.error_text(errs[i])))
+      self:fail(lane, self:reword(err))
+      self:say(("%s: %s"):format(lane.label, render.error_text(err)))
     end
   end
 end
@@ -164,7 +242,7 @@ function Gate:rerun(lane)
   local last = lane.attempts[#lane.attempts]
   local again, err = self.client:rerun(last.id, { only_failed = true })
   if not again then
-    self:fail(lane, err)
+    self:fail(lane, self:reword(err))
     self:say(("%s: re-run refused: %s"):format(lane.label, render.error_text(err)))
     return true
   end
@@ -178,6 +256,7 @@ function Gate:settle(lane, detail, err)
   local attempt = lane.attempts[#lane.attempts]
   if not detail then
     attempt.detail = err.detail or attempt.detail
+    self:reword(err)
     if err.kind ~= "interrupted" then self:say(("%s: %s"):format(lane.label, render.error_text(err))) end
     return self:fail(lane, err)
   end
@@ -218,10 +297,13 @@ function Gate:follow(lanes)
       -- No cap given: failed polls are tolerated until the deadline, whatever wait's default.
       interval = self.opts.interval, timeout = left, max_poll_failures = self.opts.max_poll_failures or 2 ^ 53,
       on_poll = function(detail, info)
+        self.answered = true
         active[info.index].last = detail
         if hooks.poll then hooks.poll(active[info.index], detail, info) end
       end,
       on_poll_error = function(e, n)
+        if e.status then self.answered = true end
+        self:reword(e)
         self:say(("poll failed (%d in a row), polling on: %s"):format(n, render.error_text(e)))
       end,
     })
@@ -282,6 +364,16 @@ function M.run(opts, hooks)
     return render.result(g, lanes)
   end
   g.client = client
+  local bad, invalid = M.check_triggers(opts.trigger, opts.environments)
+  if bad then   -- nothing is sent: every lane ends here
+    for _, lane in ipairs(lanes) do
+      if lane.environment == opts.environments[bad] and not lane.outcome then g:fail(lane, invalid)
+      else lane.outcome, lane.note = "aborted", "not followed: an environment's trigger is invalid" end
+    end
+    g:say(("%s: %s"):format(opts.environments[bad], render.error_text(invalid)))
+    if not opts.client then client:close() end
+    return render.result(g, lanes)
+  end
   g:trigger(lanes)
   for _, lane in ipairs(lanes) do if lane.outcome and lane.environment then g.rejected = true end end
   if g.rejected and opts.on_reject ~= "wait" then

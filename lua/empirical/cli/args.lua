@@ -69,10 +69,17 @@ local CHECKS = {
     return M.duration(v), "a positive duration like 90, 90s, 30m or 1h30m"
   end,
   seconds = function(v, flag)
-    local n = v:match("^%d*%.?%d+$") and tonumber(v)
+    -- What tonumber reads as a decimal: 5, .5, 1e2 (not hex, inf or nan).
+    local n = v:match("^[%d.]+[eE]?[+-]?%d*$") and v:match("%d") and tonumber(v)
     local min = flag.min or 0
     if n and n >= min and n > 0 and n < huge then return n end
     return nil, flag.min and ("a number of seconds, at least " .. flag.min) or "a positive number of seconds"
+  end,
+  template = function(v)
+    local ok = v:lower():match("^https?://[^/?#]") and v:find("{id}", 1, true)
+    for word in v:gmatch("{([^}]*)}") do if word ~= "id" and word ~= "project" then ok = false end end
+    return ok and v or nil, "an http(s) link template with {id} (and {project} if you like), " ..
+                            "like https://dash.empirical.run/{project}/test-runs/{id}"
   end,
   count = function(v) return whole(v, 0), "a whole number (0 or more)" end,
   positive = function(v) return whole(v, 1), "a whole number from 1" end,
@@ -88,10 +95,28 @@ local CHECKS = {
   end,
 }
 
-local function check(flag, name, text)
-  local value, expected = CHECKS[flag.check or "text"](text, flag)
-  if value == nil then return nil, ("--%s: '%s' is not %s"):format(name, text, expected) end
-  return value
+-- Checks of a flag beyond its row in empirical.cli.commands (whose tables
+-- another change owns; the row's `check` should say this).
+local EXTRA_CHECK = { ["dashboard-url"] = "template" }
+
+-- where: what the value came from, "--name" or a variable.
+local function check(flag, name, text, where)
+  where = where or ("--" .. name)
+  for _, kind in ipairs { flag.check or "text", EXTRA_CHECK[name] } do
+    local value, expected = CHECKS[kind](text, flag)
+    if value == nil then return nil, ("%s: '%s' is not %s"):format(where, text, expected) end
+    text = value
+  end
+  return text
+end
+
+-- The poll interval is spent within the deadline: a longer one would poll
+-- once, at the end. texts: the values as written, by flag name.
+local function check_interval(o, texts)
+  if o.interval and o.timeout and o.interval > o.timeout then
+    return ("--interval: '%s' is longer than the deadline (--timeout %s, %s s): at most %s"):format(
+      texts.interval, texts.timeout, ("%.15g"):format(o.timeout), ("%.15g"):format(o.timeout))
+  end
 end
 
 --- The flags of a command: name -> flag row (with this command's help).
@@ -124,6 +149,7 @@ function M.parse(command, argv, first, getenv)
   getenv = getenv or os.getenv
   local flags, order = M.flags_of(command)
   local o = { args = {}, given = {}, from_env = {} }   -- from_env: option key -> the variable it came from
+  local texts = {}
   for _, name in ipairs(order) do if flags[name].kind == "list" then o[key(name)] = {} end end
   local i, only_args = first or 1, false
   while i <= #argv do
@@ -158,6 +184,7 @@ function M.parse(command, argv, first, getenv)
         end
         local value, problem = check(flag, name, text)
         if value == nil then return nil, problem end
+        texts[name] = text
         if flag.kind == "list" then
           table.insert(o[key(name)], value)
         elseif o.given[name] then
@@ -179,8 +206,9 @@ function M.parse(command, argv, first, getenv)
       if from_env == "" then from_env = nil end
       local text = from_env or flag.default
       if text then
-        local value, problem = check(flag, name, text)
-        if value == nil then return nil, flag.env and from_env and (flag.env .. ": " .. problem) or problem end
+        local value, problem = check(flag, name, text, from_env and flag.env)
+        if value == nil then return nil, problem end
+        texts[name] = text
         o[key(name)] = value
         if from_env then o.from_env[key(name)] = flag.env end
       end
@@ -188,6 +216,8 @@ function M.parse(command, argv, first, getenv)
       o[key(name)] = false
     end
   end
+  local too_long = check_interval(o, texts)
+  if too_long then return nil, too_long end
   local spec = command.args
   if not spec and #o.args > 0 then return nil, ("unexpected argument '%s'"):format(o.args[1]) end
   if spec then

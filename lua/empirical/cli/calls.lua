@@ -38,10 +38,21 @@ end
 function M.trigger(o, ctx)
   local gate = require("empirical.gate")
   local fields = require("empirical.cli.gate_command").trigger_fields(o)
+  -- Every environment's trigger is checked before any is sent.
+  local bad, invalid, bad_params = gate.check_triggers(fields, o.environment)
+  if bad then
+    local text, flag = require("empirical.cli.words").trigger_error(invalid, bad_params, o)
+    return ctx:input_error(commands.COMMAND.trigger, { message = text or render.error_text(invalid), flag = flag,
+                                                        usage = true })
+  end
   return with_client(o, ctx, "trigger", function(client)
     local params, rows, code = {}, {}, 0
     for i, env in ipairs(o.environment) do params[i] = gate.trigger_params(fields, env) end
     local runs, errs = client:trigger_all(params)
+    local answered = false
+    for i in ipairs(o.environment) do
+      if runs[i] or (errs[i] and errs[i].status) then answered = true end
+    end
     for i, env in ipairs(o.environment) do
       local run = runs[i]
       if run then
@@ -52,11 +63,11 @@ function M.trigger(o, ctx)
                            url and ("  " .. url) or ""))
         end
       else
+        code = math.max(code, ctx:failed(errs[i], "trigger " .. env, answered))
         rows[i] = { environment = env, error = tostring(errs[i]) }
-        code = math.max(code, ctx:failed(errs[i], "trigger " .. env))
       end
     end
-    if o.json then ctx:print(json(rows, { ["(top)"] = true })) end
+    if o.json then ctx:document(json(rows, { ["(top)"] = true })) end
     return code
   end)
 end
@@ -68,7 +79,7 @@ function M.rerun(o, ctx)
     if not run then return ctx:failed(err, "rerun") end
     local url = render.link(o, run.id)
     if o.json then
-      ctx:print(json({ id = run.id, state = run.state, source_id = id, only_failed = o.only_failed, url = url }, {}))
+      ctx:document(json({ id = run.id, state = run.state, source_id = id, only_failed = o.only_failed, url = url }, {}))
     else
       ctx:print(format("run %s re-runs %s of run %d: %s%s", number_text(run.id),
                        o.only_failed and "the failed tests" or "all tests",
@@ -82,7 +93,7 @@ function M.get(o, ctx)
   return with_client(o, ctx, "get", function(client)
     local detail, err = client:get(o.args[1])
     if not detail then return ctx:failed(err, "get") end
-    if o.json then ctx:print(json(detail, { flattenedSummaryDetails = true })) return 0 end
+    if o.json then ctx:document(json(detail, { flattenedSummaryDetails = true })) return 0 end
     local report = require("empirical.report")
     local attempt = { id = o.args[1], detail = detail, verdict = report.verdict(detail) }
     ctx:print(render.attempt_text({ label = "get" }, attempt):gsub("^get: ", ""))
@@ -127,7 +138,7 @@ function M.wait(o, ctx)
                          rows[i].url and ("  " .. rows[i].url) or ""))
       end
     end
-    if o.json then ctx:print(json(rows, { ["(top)"] = true })) end
+    if o.json then ctx:document(json(rows, { ["(top)"] = true })) end
     return code
   end)
 end
@@ -149,7 +160,7 @@ function M.cancel(o, ctx)
         ctx:print(format("run %d: %s", id, rows[i].status == "cancelled" and "cancel requested" or "had already ended"))
       end
     end
-    if o.json then ctx:print(json(rows, { ["(top)"] = true })) end
+    if o.json then ctx:document(json(rows, { ["(top)"] = true })) end
     return code
   end)
 end
@@ -165,10 +176,10 @@ function M.list(o, ctx)
                      per_page = math.min(o.limit, 100) }
     local rows = {}
     for run, err in client:runs(filter, o.limit) do
-      if not run then return ctx:failed(err, "list") end
+      if not run then return ctx:failed(err, "list", #rows > 0) end
       rows[#rows + 1] = run
     end
-    if o.json then ctx:print(json(rows, { ["(top)"] = true })) return 0 end
+    if o.json then ctx:document(json(rows, { ["(top)"] = true })) return 0 end
     if #rows > 0 then
       ctx:print(format("%-8s %-10s %-12s %-14s %s", "ID", "STATE", "ENVIRONMENT", "BRANCH", "TESTS  CREATED"))
     end
@@ -187,8 +198,8 @@ function M.report(o, ctx)
     if not detail then return ctx:failed(err, "report") end
     local parsed
     parsed, err = client:report(detail)
-    if not parsed then return ctx:failed(err, "report") end
-    if o.json then ctx:print(json(parsed, { failed = true, flaky = true, path = true, errors = true })) return 0 end
+    if not parsed then return ctx:failed(err, "report", true) end
+    if o.json then ctx:document(json(parsed, { failed = true, flaky = true, path = true, errors = true })) return 0 end
     local attempt = { id = o.args[1], detail = detail, report = parsed,
                       verdict = require("empirical.report").verdict(detail) }
     ctx:print((render.attempt_text({ label = "report" }, attempt):gsub("^report: ", "")))
@@ -206,7 +217,7 @@ function M.fake(o, ctx)
   local empirical = require("empirical")
   local handle, err = fake.spawn { port = o.port, speed = o.speed, token = o.token }
   if not handle then ctx:say("empirical fake: " .. tostring(err)) return CODE.no_verdict end
-  if o.json then ctx:print(json({ url = handle.url, token = handle.token }, {}))
+  if o.json then ctx:document(json({ url = handle.url, token = handle.token }, {}))
   else ctx:print(handle.url) end
   if ctx.out.flush then ctx.out:flush() end
   ctx:say(format("fake API at %s; use it with\n  export EMPIRICALRUN_API_URL=%s EMPIRICALRUN_KEY=%s\n" ..

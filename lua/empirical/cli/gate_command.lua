@@ -26,13 +26,63 @@ function M.trigger_fields(o)
            metadata = metadata, environment_variables_overrides = overrides }
 end
 
+-- io's "path: reason" as the reason alone.
+local function reason(path, err)
+  err = tostring(err)
+  if err:sub(1, #path + 2) == path .. ": " then return err:sub(#path + 3) end
+  return err
+end
+
+-- A write is done when the file is closed: a full disk may say so only then.
 local function write_file(path, text, mode)
   local f, err = io.open(path, mode or "w")
-  if not f then return nil, err end
+  if not f then return nil, reason(path, err) end
   local ok, werr = f:write(text)
-  f:close()
-  if not ok then return nil, werr end
+  local closed, cerr = f:close()
+  if not ok then return nil, reason(path, werr) end
+  if not closed then return nil, reason(path, cerr) end
   return true
+end
+
+--- Whether the gate will be able to write path at its end (create it, or
+-- append to it): nil, or why not. A file made to find out is removed
+-- again; an existing one is opened for appending and left as it was.
+function M.writable(path)
+  if path == "" then return "needs a file name" end
+  local _, _, errno = os.rename(path, path)   -- renaming onto itself: whether it exists (2: ENOENT)
+  local existed = errno ~= 2
+  local f, err = io.open(path, "a")
+  if not f then return "cannot be written (" .. reason(path, err) .. ")" end
+  f:close()
+  if not existed then os.remove(path) end
+end
+
+--- The inputs the gate takes from flags and the environment, checked before
+-- anything is sent: nil, or the problem ({message, flag or variable,
+-- usage: whether help on the flags helps}).
+function M.preflight(o, ctx, fields)
+  local gate = require("empirical.gate")
+  local bad, err, params = gate.check_triggers(fields, o.environment)
+  if bad then
+    local words = require("empirical.cli.words")
+    local text, flag = words.trigger_error(err, params, o)
+    return { message = text or require("empirical.cli.render").error_text(err), flag = flag, usage = true }
+  end
+  if o.junit then
+    local problem = M.writable(o.junit)
+    if problem then
+      return { message = format("--junit %s: %s", require("empirical.cli.words").shown(o.junit), problem),
+               flag = "junit" }
+    end
+  end
+  local summary = ctx.getenv("GITHUB_STEP_SUMMARY")
+  if summary and summary ~= "" then
+    local problem = M.writable(summary)
+    if problem then
+      return { message = format("GITHUB_STEP_SUMMARY=%s: %s", require("empirical.cli.words").shown(summary),
+                                problem), variable = "GITHUB_STEP_SUMMARY" }
+    end
+  end
 end
 
 -- The closing lines: one per lane, then the verdict.
@@ -87,6 +137,8 @@ function M.run(o, ctx)
   local gate = require("empirical.gate")
   local publish = require("empirical.cli.publish")
   local progress = require("empirical.cli.progress")
+  local problem = M.preflight(o, ctx, M.trigger_fields(o))
+  if problem then return ctx:input_error(commands.COMMAND.gate, problem) end
   empirical.catch_signals()
   local live, width = ctx:live(o.progress, ctx.err)
   local p = progress.new(ctx.err, live, width)
@@ -104,10 +156,13 @@ function M.run(o, ctx)
   local result, lanes
   if client then
     opts.client = worded(client, o)
-    result, lanes = gate.run(opts, { say = p.say, poll = p.poll })
+    local words = require("empirical.cli.words")
+    local reword = function(err, answered)
+      if not answered then words.reword_unreachable({ err }, o) end
+    end
+    result, lanes = gate.run(opts, { say = p.say, poll = p.poll, reword = reword })
     client:close()
     -- The gate's own deadline (not a wait's) in the same words, in what is published.
-    local words = require("empirical.cli.words")
     for i, lane in ipairs(lanes) do
       if lane.err and not lane.err.worded and words.reword_wait({ lane.err }, o) and lane.err.worded then
         result.runs[i].error.message = lane.err.message
@@ -119,19 +174,21 @@ function M.run(o, ctx)
   end
   opts.client = nil
   p.close()
+  -- A report CI reads that could not be written (a full disk: the paths
+  -- were checked before the start) fails a gate that passed: exit 3.
   local code = result.exit_code
-  local function problem(what, err)
+  local function unwritten(what, err)
     ctx:say(format("empirical gate: could not write %s: %s", what, tostring(err)))
     if code == 0 then code = commands.CODE.usage end
   end
   if o.junit then
     local ok, err = write_file(o.junit, publish.junit(result, lanes, opts))
-    if not ok then problem("the JUnit report", err) end
+    if not ok then unwritten("the JUnit report (--junit " .. o.junit .. ")", err) end
   end
   local summary = ctx.getenv("GITHUB_STEP_SUMMARY")
   if summary and summary ~= "" then
     local ok, err = write_file(summary, publish.markdown(result), "a")
-    if not ok then problem("the step summary", err) end
+    if not ok then unwritten("the step summary (GITHUB_STEP_SUMMARY=" .. summary .. ")", err) end
   end
   local stream = o.json and ctx.err or ctx.out
   if ctx.getenv("GITHUB_ACTIONS") == "true" then
@@ -140,11 +197,14 @@ function M.run(o, ctx)
   if result.signal then
     local ids = {}
     for _, row in ipairs(result.cancelled) do ids[#ids + 1] = format("%s (%s)", row.id, row.status) end
-    ctx:say(format("interrupted by %s; cancelled: %s", result.signal, #ids > 0 and table.concat(ids, ", ") or "none"))
+    local maybe = {}
+    for _, lane in ipairs(lanes) do if lane.maybe_created then maybe[#maybe + 1] = lane.label end end
+    ctx:say(format("interrupted by %s; cancelled: %s%s", result.signal, #ids > 0 and table.concat(ids, ", ") or "none",
+                   #maybe > 0 and ("; not cancelled, a run may exist: " .. table.concat(maybe, ", ")) or ""))
   end
+  result.exit_code = code
   if o.json then
-    result.exit_code = code
-    ctx.out:write(publish.json(result), "\n")
+    ctx:document(publish.json(result))
   else
     ctx.out:write(closing(result), "\n")
   end

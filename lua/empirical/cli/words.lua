@@ -22,6 +22,7 @@ end
 -- The library option a flag sets, and the flag's name.
 local FLAG_OF = { base_url = "api-url", project_slug = "project-slug" }
 local KEY_VARIABLE = "EMPIRICALRUN_KEY"
+local DEFAULT_API_URL = "https://api.empirical.run"   -- empirical.DEFAULT_BASE_URL: this file loads no C
 
 --- Where a client option's value came from, as the user knows it: the flag
 -- (flag, nil), its variable (nil, variable), or nothing (a default).
@@ -112,6 +113,111 @@ end
 function M.reword_wait(errs, o)
   for _, err in pairs(errs or {}) do
     local text = type(err) == "table" and not err.worded and M.wait_error(err, o)
+    if text then err.message, err.request, err.attempts, err.worded = text, nil, nil, true end
+  end
+  return errs
+end
+
+-- Trigger fields ---------------------------------------------------------------
+
+--- A flag's value as a person would type it back: as is when it is plain,
+-- else in single quotes (control bytes shown as ?), cut when long.
+function M.shown(value)
+  local text = tostring(value)
+  if #text > 60 then text = text:sub(1, 57):gsub("[\192-\255][\128-\191]*$", "") .. "..." end
+  text = text:gsub("%c", "?")
+  if text ~= "" and text:match("^[%w@%%+=:,./_-]+$") then return text end
+  return "'" .. text:gsub("'", "'\\''") .. "'"
+end
+
+-- The build flags, by the build field they set.
+local BUILD_FLAG = { url = "build-url", commit = "commit", branch = "branch", version = "build-version" }
+local BUILD_ORDER = { "build-url", "commit", "branch", "build-version" }
+
+-- A trigger field (the start of err.field) and the flag that sets it: the
+-- flag with the value at fault, from the params that were checked.
+local FIELD_FLAG = {
+  environment = function(params) return "--environment " .. M.shown(params.environment) end,
+  total_shards = function(params) return "--shards " .. M.shown(params.total_shards) end,
+  branch = function(params) return "--test-branch " .. M.shown(params.branch) end,
+  tags = function(params, index)
+    local tag = index and type(params.tags) == "table" and params.tags[index]
+    return tag and ("--tag " .. M.shown(tag)) or "--tag"
+  end,
+  environment_variables_overrides = function(params, index)
+    local list = params.environment_variables_overrides
+    local pair = index and type(list) == "table" and list[index]
+    if type(pair) ~= "table" then return "--env" end
+    return "--env " .. M.shown(tostring(pair.name) .. "=" .. tostring(pair.value))
+  end,
+  metadata = function(params, _, key)
+    local value = key and type(params.metadata) == "table" and params.metadata[key]
+    return value and ("--meta " .. M.shown(key .. "=" .. tostring(value))) or "--meta"
+  end,
+  build = function(params, _, key)
+    local flag = key and BUILD_FLAG[key]
+    local value = flag and type(params.build) == "table" and params.build[key]
+    return flag and ("--" .. flag .. (value and (" " .. M.shown(value)) or "")) or
+           "--build-url/--commit/--branch/--build-version"
+  end,
+}
+
+--- An invalid trigger (empirical.encode("trigger", params)'s err, params
+-- from the flags `o`) in the command's words: the line to print (without
+-- "empirical CMD: ") and the flag at fault, read from err.field, never from
+-- the message. nil when the field is none the flags set.
+function M.trigger_error(err, params, o)
+  local field = type(err) == "table" and err.field and tostring(err.field)
+  if not field then return nil end
+  local head, index, key = field:match("^([%a_]+)%[(%d+)%]"), nil, nil
+  if head then index = tonumber(field:match("^[%a_]+%[(%d+)%]"))
+  else head, key = field:match("^([%a_]+)%.?(.*)$") end
+  if key == "" then key = nil end
+  local flag_of = head and FIELD_FLAG[head]
+  if not flag_of then return nil end
+  if head == "branch" and type(params.build) == "table" and o.test_branch and o.test_branch ~= "" then
+    local given = {}
+    for _, name in ipairs(BUILD_ORDER) do
+      if o[(name:gsub("-", "_"))] ~= nil then given[#given + 1] = "--" .. name end
+    end
+    return format("--test-branch cannot be used together with %s; pick one (--test-branch picks the test " ..
+                  "repository's branch, %s the deployment under test)", table.concat(given, ", "),
+                  #given > 1 and "those flags describe" or (given[1] or "the build flag") .. " describes"),
+           "test-branch"
+  end
+  local flag = flag_of(params, index, key)
+  return format("%s: %s", flag, problem_text(err)), flag:match("^%-%-([%w-]+)")
+end
+
+-- Unreachable ------------------------------------------------------------------
+
+--- The words for a call that got no answer at all (a transport error: the
+-- host did not resolve, the port refused, ...) while the API has not
+-- answered any call of this command yet: where the address came from, and
+-- what to check. nil for any other error (an answer, a run that may exist).
+function M.unreachable(err, o)
+  if type(err) ~= "table" or err.kind ~= "transport" or err.status ~= nil or err.run_may_exist or err.worded then
+    return nil
+  end
+  local url, where = o.api_url, o.given and o.given["api-url"] and "--api-url" or (o.from_env or {}).api_url
+  local check = "check this machine's network and DNS"
+  if where then
+    check = format("check that %s is the API's address (like https://api.empirical.run), and that this machine " ..
+                   "can resolve and reach its host", where)
+  else
+    url, where = DEFAULT_API_URL, "the default; --api-url or EMPIRICALRUN_API_URL sets another"
+  end
+  local attempts = tonumber(err.attempts) or 1
+  return format("could not reach the API at %s (%s): %s (%s%s); %s", tostring(url), where, tostring(err.message),
+                err.request and (err.request .. ", ") or "",
+                attempts > 1 and format("%d attempts", attempts) or "1 attempt", check)
+end
+
+--- Reword, in place, the errors of calls none of which the API answered
+-- (see M.unreachable). Returns errs.
+function M.reword_unreachable(errs, o)
+  for _, err in pairs(errs or {}) do
+    local text = M.unreachable(err, o)
     if text then err.message, err.request, err.attempts, err.worded = text, nil, nil, true end
   end
   return errs
