@@ -130,6 +130,28 @@ local function duration(ms)
   return format("%dm%02ds", floor(s / 60), floor(s % 60))
 end
 
+--- The run's error code (testRun.error_code: the vendor does not document
+-- it, but sends it for a run that ended in error, as `merge_conflict`), or
+-- nil when it is absent or not a non-empty string. Control characters are
+-- dropped and it is cut to 200 bytes: it goes on one line of a log, a table
+-- cell or an XML attribute.
+function M.error_code(detail)
+  local code = text((run_of(detail) or {}).error_code)
+  if not code then return nil end
+  code = code:gsub("[%z\1-\31\127]", "")
+  if #code > 200 then code = code:sub(1, 200):gsub("[\192-\255][\128-\191]*$", "") end
+  return code ~= "" and code or nil
+end
+
+--- A run's state as a person reads it: "error (merge_conflict)" when the
+-- run gave an error code, else the state ("?" when it has none).
+function M.state_text(detail)
+  local run = run_of(detail) or {}
+  local state = text(run.state) or "?"
+  local code = M.error_code(detail)
+  return code and format("%s (%s)", state, code) or state
+end
+
 --- A few lines for a CI log: verdict and state, counts, duration, where it
 -- ran, the failed tests by name. info is wait's second result, if any.
 function M.summary(detail, info)
@@ -137,7 +159,7 @@ function M.summary(detail, info)
   if not run then return "no run detail" end
   local verdict, c = M.verdict(detail), M.counts(detail)
   local lines = {
-    format("run %s %s: %s", int(run.id), tostring(run.state), verdict:upper()),
+    format("run %s %s: %s", int(run.id), M.state_text(detail), verdict:upper()),
     format("  %s passed, %s failed, %s flaky, %s skipped of %s tests%s", int(c.passed), int(c.failed),
            int(c.flaky), int(c.skipped), int(c.total),
            duration(run.duration) and (" in " .. duration(run.duration)) or ""),
@@ -287,7 +309,14 @@ end
 -- " › " name), so a CI's test history sees one test, not two.
 local function carry_identity(prev, now)
   return { name = prev.name, file = prev.file, line = prev.line, project = prev.project, status = now.status,
-           time = now.time, attempt = now.attempt, id = now.id, history = follow { prev } }
+           time = now.time, attempt = now.attempt, id = now.id, history = follow { prev },
+           failed_before = FAILED_STATUS[prev.status] or prev.failed_before }
+end
+
+-- Whether any of the cases failed, in its attempt or an earlier one.
+local function failed_once(cases)
+  for _, c in ipairs(cases) do if FAILED_STATUS[c.status] or c.failed_before then return true end end
+  return false
 end
 
 -- The cases of one test name after an attempt that ran it: a case takes the
@@ -306,6 +335,7 @@ local function merge(before, now, k, id)
     local i = identified(c) and slot[identity_key(c)]
     if i and not taken[i] then
       c.history, out[i], taken[i] = follow { before[i] }, c, true
+      c.failed_before = failed_once { before[i] }
     elseif not identified(c) and next(slot) then
       -- A re-run runs the failed tests: the summary's status is theirs when
       -- some project of this test failed, else every project's.
@@ -320,6 +350,7 @@ local function merge(before, now, k, id)
       local earlier = {}
       for _, j in ipairs(plain) do earlier[#earlier + 1] = before[j] end
       c.history, drop_plain = follow(earlier), true
+      c.failed_before = failed_once(earlier)
       out[#out + 1] = c
     end
   end
@@ -341,6 +372,40 @@ local function tests_of(attempts)
     end
   end
   return groups, order
+end
+
+-- Whether a case counts as flaky: flaky in its attempt, or passed in a
+-- re-run after failing in an earlier attempt (a re-run fixed it).
+local function flaky(case)
+  return case.status == "flaky" or (case.status == "passed" and case.failed_before == true)
+end
+
+--- The counts of a run judged with its re-runs (attempts: {detail=,
+-- report=} the run first), as JUnit counts its testcases: every test once,
+-- at its latest result, and a test a re-run fixed counted as flaky. A run
+-- without re-runs, or whose tests no attempt names, has its own counts
+-- (counts above). {total, passed, failed, flaky, skipped}, as counts.
+function M.judged_counts(attempts)
+  local list = {}
+  for _, a in ipairs(type(attempts) == "table" and attempts or {}) do
+    if type(a) == "table" and run_of(a.detail) then list[#list + 1] = a end
+  end
+  local last = list[#list]
+  if not last then return {} end
+  if #list == 1 then return M.counts(last.detail, last.report) end
+  local groups, order = tests_of(list)
+  if #order == 0 then return M.counts(last.detail, last.report) end
+  local c = { total = 0, passed = 0, failed = 0, flaky = 0, skipped = 0 }
+  for _, name in ipairs(order) do
+    for _, case in ipairs(groups[name]) do
+      c.total = c.total + 1
+      if FAILED_STATUS[case.status] then c.failed = c.failed + 1
+      elseif case.status == "skipped" then c.skipped = c.skipped + 1
+      elseif flaky(case) then c.flaky = c.flaky + 1
+      elseif case.status == "passed" then c.passed = c.passed + 1 end
+    end
+  end
+  return c
 end
 
 local function testcase(case, classname, counts)
@@ -372,6 +437,9 @@ local function testcase(case, classname, counts)
                 #body > 0 and (">" .. concat(body) .. "</testcase>") or "/>")
 end
 
+-- The name of the failure testcase of a suite the gate failed, by its outcome.
+local FAILURE_CASE = { empty = "no tests" }
+
 -- One <testsuite> and its counts.
 local function testsuite(suite)
   local attempts, counts, cases = {}, { tests = 0, failures = 0, errors = 0, skipped = 0 }, {}
@@ -388,12 +456,21 @@ local function testsuite(suite)
   if not problem and (not last or verdict == "error" or verdict == "cancelled" or verdict == "running") then
     local r = last and run_of(last.detail)
     problem = not last and "no run detail" or format("run %s %s", int(r.id), verdict == "running" and
-                                                       "did not finish" or ("ended in state " .. tostring(r.state)))
+                                                       "did not finish" or ("ended in state " ..
+                                                                            M.state_text(last.detail)))
   end
+  local outcome = text(suite.outcome)
   if problem then
     counts.errors, counts.tests = counts.errors + 1, counts.tests + 1
     cases[#cases + 1] = format("    <testcase%s><error%s/></testcase>", attrs("name", classname .. ": no verdict",
-                               "classname", classname ), attrs("message", problem, "type", verdict or "error" ))
+                               "classname", classname ), attrs("message", problem, "type", outcome or verdict or
+                                                               "error" ))
+  elseif text(suite.failure) and counts.failures == 0 then
+    -- The run's tests did not fail, but the gate failed it (it ran no test).
+    counts.failures, counts.tests = counts.failures + 1, counts.tests + 1
+    cases[#cases + 1] = format("    <testcase%s><failure%s/></testcase>", attrs("name", classname .. ": " ..
+      (FAILURE_CASE[outcome] or "failed"), "classname", classname), attrs("message", suite.failure, "type",
+                                                                          outcome or "failed"))
   elseif verdict == "failed" and counts.failures == 0 then
     -- The run failed but named no test (no items, no report): the test tab
     -- must still show red, never an empty green suite.
@@ -456,7 +533,11 @@ end
 -- testcase of the same file and project, so a test a re-run fixed keeps its
 -- identity (also when the re-run's report could not be had). A suite with
 -- no detail, or whose run did not end with a verdict, or with an error, gets
--- an <error> testcase: never an empty green report.
+-- an <error> testcase: never an empty green report. outcome (optional) is
+-- what the suite's run was judged (the gate's outcome: "timeout", "empty"...),
+-- the type of that testcase; failure (optional) a message for a suite whose
+-- tests did not fail but which was failed (a run of no tests): a <failure>
+-- testcase when no test failed.
 function M.junit_suites(suites)
   if type(suites) ~= "table" then return nil, core_error("junit: expected a list of suites") end
   return document(suites)

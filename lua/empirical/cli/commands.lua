@@ -8,7 +8,10 @@ local M = {}
 M.VERSION = "0.1.0"
 
 --- Exit codes, in the order the help lists them. `name` is what --json and
--- the library call the outcome class.
+-- the library call the outcome class; `meaning` is what the code says of a
+-- gate (the README's table). Each command lists the codes it can return
+-- (COMMANDS' `exits`), in its own words where the gate's do not fit it;
+-- exits_of gives a command's view.
 M.EXIT = {
   { code = 0, name = "passed", meaning = "every run passed (flaky tests pass)" },
   { code = 1, name = "failed", meaning = "tests failed, after any re-runs; or a run had no tests (see --allow-empty)" },
@@ -133,7 +136,9 @@ M.FLAGS = {
 }
 
 local TRIGGER = { "build-url", "commit", "branch", "build-version", "test-branch", "shards", "tag", "meta", "env" }
-local API = { "project-slug", "api-url", "dashboard-url", "json", "help" }
+-- The flags of a command that calls the API; LINKED: of one that prints run links.
+local API = { "project-slug", "api-url", "json", "help" }
+local LINKED = { "project-slug", "api-url", "dashboard-url", "json", "help" }
 local WAIT = { "timeout", "interval", "max-poll-failures", "allow-empty", "progress" }
 
 local function join(...)
@@ -142,15 +147,32 @@ local function join(...)
   return out
 end
 
+-- Exit 3 of a command that makes calls: refused, 4xx being what it names.
+local function refused(what_4xx)
+  return { "usage", meaning = "your side: a bad flag, a missing or rejected key, a 4xx answer" ..
+                              (what_4xx and (" (" .. what_4xx .. ")") or "") .. ", or an unexpected error" }
+end
+
+-- Exit codes of the commands that make a few calls and judge no run: 0 is
+-- each one's own (`ok`), then the API's failure and the caller's.
+local function call_exits(ok, what_4xx)
+  return { { "passed", meaning = ok },
+           { "no_verdict", meaning = "the API could not be reached or kept failing (network errors, 5xx, 429)" },
+           refused(what_4xx) }
+end
+local NO_RUN = "a run that does not exist"
+
 --- The subcommands, in the order help lists them. args: the positionals
 -- ({arg, check, min, max}); needs: a rule the parser checks after the flags.
 -- A flag is its name, or {name, help = ...} where this command means it otherwise.
+-- exits: the exit codes it can return, by name (M.EXIT), or {name, meaning
+-- = ...} where the gate's words do not fit it.
 M.COMMANDS = {
   { name = "gate", summary = "Trigger runs, wait, re-run failures, and exit with a code CI can act on",
     usage = { "--environment SLUG [--environment SLUG...] [flags]", "--run ID [--run ID...] [flags]" },
     flags = join({ "environment", "run" }, TRIGGER, WAIT,
-                 { "rerun-failed", "on-timeout", "on-reject", "cancel-given", "junit" }, API),
-    needs = "environment_or_run",
+                 { "rerun-failed", "on-timeout", "on-reject", "cancel-given", "junit" }, LINKED),
+    needs = "environment_or_run", exits = { "passed", "failed", "no_verdict", "usage", "sigint", "sigterm" },
     description = "Triggers one run per --environment (all before waiting on any), follows them and any --run " ..
                   "together, re-runs failed tests if asked, explains each failure from the run's Playwright " ..
                   "report, and exits with the worst outcome. On SIGINT, SIGTERM or the deadline it cancels " ..
@@ -158,32 +180,63 @@ M.COMMANDS = {
     examples = { "empirical gate --environment staging --commit \"$SHA\" --rerun-failed 1 --junit e2e.xml" } },
   { name = "trigger", summary = "Start a test run per environment and print its id and link",
     usage = { "--environment SLUG [--environment SLUG...] [flags]" },
-    flags = join({ "environment" }, TRIGGER, API), needs = "environment",
+    flags = join({ "environment" }, TRIGGER, LINKED), needs = "environment",
+    exits = call_exits("every environment's run was triggered", "an unknown environment"),
     examples = { "empirical trigger --environment staging --tag @smoke" } },
   { name = "rerun", summary = "Re-run a run, or only its failed tests", usage = { "ID [flags]" },
-    args = { arg = "ID", check = "id", min = 1, max = 1 }, flags = join({ "only-failed", "notify" }, API),
+    args = { arg = "ID", check = "id", min = 1, max = 1 }, flags = join({ "only-failed", "notify" }, LINKED),
+    exits = call_exits("the re-run was started", NO_RUN),
     examples = { "empirical rerun 456 --only-failed" } },
   { name = "get", summary = "Show a run: state, counts, link, failed tests", usage = { "ID [flags]" },
-    args = { arg = "ID", check = "id", min = 1, max = 1 }, flags = API,
+    args = { arg = "ID", check = "id", min = 1, max = 1 }, flags = LINKED,
+    exits = call_exits("the run was shown, whatever its state or verdict", NO_RUN),
     examples = { "empirical get 456", "empirical get 456 --json" } },
   { name = "wait", summary = "Wait for runs to end and exit with their verdict", usage = { "ID... [flags]" },
-    args = { arg = "ID", check = "id", min = 1 }, flags = join(WAIT, API),
+    args = { arg = "ID", check = "id", min = 1 }, flags = join(WAIT, LINKED),
+    exits = { "passed", { "failed", meaning = "a run's tests failed, or a run had no tests (see --allow-empty)" },
+              "no_verdict", refused(NO_RUN),
+              { "sigint", meaning = "interrupted by SIGINT (Ctrl+C); the runs go on" },
+              { "sigterm", meaning = "stopped by SIGTERM; the runs go on" } },
     examples = { "empirical wait 456 457 --timeout 30m" } },
   { name = "cancel", summary = "Cancel runs (one that already ended is not an error)",
     usage = { "ID... [--reason TEXT] [flags]" }, args = { arg = "ID", check = "id", min = 1 },
-    flags = join({ "reason" }, API), examples = { "empirical cancel 456 --reason \"rolled back\"" } },
+    flags = join({ "reason" }, API), exits = call_exits("each run was cancelled, or had already ended", NO_RUN),
+    examples = { "empirical cancel 456 --reason \"rolled back\"" } },
   { name = "list", summary = "List the project's runs, newest first", usage = { "[filters] [flags]" },
     flags = join({ "state", "result", { "branch", help = "only runs on this test branch" }, "environment-id", "days",
                    "limit" }, API),
+    exits = call_exits("the runs were listed (none matching is not an error)"),
     examples = { "empirical list --state ended --result failed --days 7" } },
   { name = "report", summary = "Show a run's failed and flaky tests with their messages, file and line",
     usage = { "ID [flags]" }, args = { arg = "ID", check = "id", min = 1, max = 1 }, flags = API,
+    exits = call_exits("the report was shown, whatever the run's verdict", NO_RUN),
     examples = { "empirical report 456" } },
   { name = "fake", summary = "Start the bundled fake API and print its URL (needs the empirical-fake rock)",
-    usage = { "[flags]" }, flags = { "port", "speed", "token", "json", "help" },
+    usage = { "[flags]" }, flags = { "port", "speed", "token", "help" },
+    exits = { { "passed", meaning = "stopped by Ctrl+C or SIGTERM" },
+              { "no_verdict", meaning = "the fake could not start (the port is taken, say)" },
+              { "usage", meaning = "a bad flag, or the fake is not installed" } },
     examples = { "empirical fake --speed 10" } },
 }
 M.COMMAND = {}
 for _, c in ipairs(M.COMMANDS) do M.COMMAND[c.name] = c end
+
+--- The exit codes a command can return, in M.EXIT's order: {code, name,
+-- meaning}, the meaning in the command's words.
+function M.exits_of(command)
+  local own = {}
+  for _, entry in ipairs(command.exits or {}) do
+    local name = type(entry) == "table" and entry[1] or entry
+    assert(M.CODE[name], name)
+    own[name] = type(entry) == "table" and entry.meaning or true
+  end
+  local out = {}
+  for _, row in ipairs(M.EXIT) do
+    local meaning = own[row.name]
+    if meaning then out[#out + 1] = { code = row.code, name = row.name, meaning = meaning == true and row.meaning
+                                                                                       or meaning } end
+  end
+  return out
+end
 
 return M

@@ -36,9 +36,10 @@ local function flag_help(flag)
   return text
 end
 
-local function exit_lines(out)
-  out[#out + 1] = "EXIT CODES"
-  for _, row in ipairs(commands.EXIT) do
+-- The exit codes: the gate's (commands.EXIT), or a command's own view.
+local function exit_lines(out, rows, title)
+  out[#out + 1] = title or "EXIT CODES"
+  for _, row in ipairs(rows) do
     out[#out + 1] = wrap(("  %-4d"):format(row.code), row.meaning, 6)
   end
 end
@@ -62,7 +63,7 @@ function M.main()
   out[#out + 1] = ""
   env_lines(out)
   out[#out + 1] = ""
-  exit_lines(out)
+  exit_lines(out, commands.EXIT, "EXIT CODES (of gate; each command's --help lists its own)")
   out[#out + 1] = ""
   out[#out + 1] = "LEARN MORE"
   out[#out + 1] = "  empirical help <command>, or empirical <command> --help"
@@ -87,10 +88,8 @@ function M.command(command)
     if #label > widest then out[#out + 1] = "  " .. label lead = "" end
     out[#out + 1] = wrap(lead, flag_help(flags[name]), widest + 4)
   end
-  if command.name ~= "fake" then
-    out[#out + 1] = ""
-    exit_lines(out)
-  end
+  out[#out + 1] = ""
+  exit_lines(out, commands.exits_of(command))
   out[#out + 1] = ""
   out[#out + 1] = "EXAMPLES"
   for _, e in ipairs(command.examples or {}) do out[#out + 1] = "  $ " .. e end

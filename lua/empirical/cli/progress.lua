@@ -34,6 +34,25 @@ function M.line(label, detail)
                 (c.passed or c.failed) and n(done) or "?", n(c.total), n(c.failed))
 end
 
+--- Whether progress on `stream` is live, and the columns it may use:
+-- mode "tty" or "plain" as given; "auto": plain in CI (CI set, not
+-- "false") or with TERM=dumb, else live on a terminal. The width is the
+-- terminal's; a terminal that reports none (0 columns: a pseudo-terminal
+-- nobody sized, as `script` makes) is still a terminal, 80 columns wide
+-- unless COLUMNS says otherwise. getenv: os.getenv or the command's.
+function M.choose(mode, stream, getenv)
+  getenv = getenv or os.getenv
+  local core = require("empirical.core")
+  local file = io.type(stream) == "file"
+  local columns = tonumber(getenv("COLUMNS") or "")
+  columns = columns and columns >= 1 and math.floor(columns) or nil
+  local width = file and core.terminal_width(stream) or columns or 80
+  if mode ~= "auto" then return mode == "tty", width end
+  local ci, term = getenv("CI"), getenv("TERM")
+  if (ci and ci ~= "" and ci ~= "false") or term == "dumb" then return false, width end
+  return file and core.isatty(stream) == true, width
+end
+
 --- stream: a file (io.stderr); live: rewrite in place; width: columns.
 function M.new(stream, live, width)
   local p = { stream = stream, live = live, width = math.max(20, (width or 80) - 1), lines = {}, order = {},
@@ -71,9 +90,12 @@ function M.new(stream, live, width)
     if live then draw() else stream:flush() end
   end
 
-  -- Leave the last live lines on the screen, and stop redrawing them.
+  -- Clear the live lines and stop drawing them: what follows (the cancels
+  -- after a signal, the closing lines) starts where they were, and no stale
+  -- line is left on the screen. Each run's end has had its own message.
   function p.close()
-    p.order, p.drawn = {}, 0
+    if live then erase() stream:flush() end
+    p.order, p.lines, p.drawn = {}, {}, 0
   end
 
   return p

@@ -26,6 +26,9 @@ local NULLABLE = { counts = { "total", "passed", "failed", "flaky", "skipped" } 
 
 local function fill_nulls(result, null)
   for _, run in ipairs(result.runs or {}) do
+    if run.counts then
+      for _, k in ipairs(NULLABLE.counts) do if run.counts[k] == nil then run.counts[k] = null end end
+    end
     for _, a in ipairs(run.attempts or {}) do
       for _, k in ipairs(NULLABLE.counts) do if a.counts[k] == nil then a.counts[k] = null end end
       if a.state == nil then a.state = null end
@@ -43,7 +46,18 @@ function M.json(result)
   return (text:gsub('"\\u0001empirical:empty%-array\\u0001"', "[]"))
 end
 
---- JUnit XML: one testsuite per lane (environment or --run).
+-- What each outcome means (empirical.cli.commands), for a suite's <error>.
+local MEANING = {}
+for _, row in ipairs(require("empirical.cli.commands").OUTCOMES) do MEANING[row.name] = row.meaning end
+
+-- Verdicts of a run that report.junit_suites itself explains ("run 15 ended
+-- in state error (merge_conflict)", "run 15 did not finish").
+local SELF_EXPLAINED = { error = true, cancelled = true, running = true }
+
+--- JUnit XML: one testsuite per lane (environment or --run). A lane that
+-- passed or failed is its tests; one the gate failed for running no test a
+-- <failure> testcase saying so; any other (no verdict) an <error> testcase
+-- whose type is the lane's outcome and whose message says why.
 function M.junit(result, lanes, opts)
   local suites = {}
   for i, lane in ipairs(lanes) do
@@ -52,11 +66,19 @@ function M.junit(result, lanes, opts)
       attempts[k] = { detail = a.detail, report = a.report, id = a.id, url = render.link(opts, a.id) }
     end
     local run = result.runs[i]
-    local problem
-    if run.outcome ~= "passed" and run.outcome ~= "failed" then
-      problem = run.error and run.error.message or ("no verdict: " .. run.outcome)
+    local last = lane.attempts[#lane.attempts]
+    local problem, failure
+    if run.outcome == "empty" then
+      failure = format("run %s ran no tests; a run of no tests fails the gate (--allow-empty lets it pass)",
+                       report.number_text(last and last.id))
+    elseif run.outcome ~= "passed" and run.outcome ~= "failed" then
+      if run.error then
+        problem = run.error.message
+      elseif not (last and last.detail and SELF_EXPLAINED[report.verdict(last.detail)]) then
+        problem = "no verdict: " .. (MEANING[run.outcome] or run.outcome)
+      end
     end
-    suites[i] = { name = lane.label, attempts = attempts, error = problem }
+    suites[i] = { name = lane.label, attempts = attempts, error = problem, failure = failure, outcome = run.outcome }
   end
   if #suites == 0 then suites[1] = { name = "empirical", attempts = {}, error = "the gate ended before any run" } end
   return assert(report.junit_suites(suites))
@@ -72,50 +94,85 @@ end
 
 local ICON = { passed = "✅", failed = "❌", empty = "❌", SIGINT = "⛔", SIGTERM = "⛔" }
 
---- A Markdown summary: per lane its outcome, counts, links, and the failed
--- and flaky tests with their messages.
+local function test_item(t, note)
+  return format("- %s%s%s", md(render.test_line(t)), t.message and (": `" .. t.message:gsub("`", "'") .. "`") or "",
+                note and (" (" .. note .. ")") or "")
+end
+
+-- A test's name across attempts, whatever the attempt knew of it (its
+-- report's path, or only the summary's name).
+local function test_key(t)
+  return concat(type(t.path) == "table" and t.path or { tostring(t.title) }, " > ")
+end
+
+-- The flaky tests of a lane as judged: each attempt's flaky ones, then
+-- those an earlier attempt failed and a re-run passed, each once.
+local function flaky_tests(run)
+  local last = run.attempts[#run.attempts]
+  local failing, seen, out = {}, {}, {}
+  for _, t in ipairs(last and last.failed_tests or {}) do failing[test_key(t)] = true end
+  local function add(t, note)
+    local key = render.test_line(t)
+    if not seen[key] then seen[key], out[#out + 1] = true, { test = t, note = note } end
+  end
+  for _, a in ipairs(run.attempts) do for _, t in ipairs(a.flaky_tests or {}) do add(t) end end
+  for k, a in ipairs(run.attempts) do
+    if k < #run.attempts then
+      for _, t in ipairs(a.failed_tests or {}) do
+        if not failing[test_key(t)] then add(t, "failed in run " .. tostring(a.id) .. ", passed on a re-run") end
+      end
+    end
+  end
+  return out
+end
+
+--- A Markdown summary: per lane its outcome (with the run's error code when
+-- it gave one) and its counts as judged (every test once, a test a re-run
+-- fixed counted flaky: report.judged_counts), links, then the failed and
+-- flaky tests with their messages. Each note is its own paragraph.
 function M.markdown(result)
   local out = { format("## Empirical release gate: %s (exit %d)", result.verdict, result.exit_code), "",
                 "| run | outcome | passed | failed | flaky | skipped | total | links |",
                 "|---|---|---|---|---|---|---|---|" }
-  local details = {}
+  local blocks = {}
+  local n = report.number_text
   for _, run in ipairs(result.runs) do
     local last = run.attempts[#run.attempts]
-    local c = last and last.counts or {}
+    local c = run.counts or (last and last.counts) or {}
     local links = {}
     for _, a in ipairs(run.attempts) do
       local label = format("%s %s", a.kind == "rerun" and "re-run" or "run", a.id)
       links[#links + 1] = a.url and format("[%s](%s)", label, a.url) or label
     end
-    local n = require("empirical.report").number_text
+    local outcome = run.outcome .. (last and last.error_code and (" (" .. md(last.error_code) .. ")") or "")
     out[#out + 1] = format("| %s | %s %s | %s | %s | %s | %s | %s | %s |", md(run.label), ICON[run.outcome] or "⚠️",
-                           run.outcome, n(c.passed), n(c.failed), n(c.flaky), n(c.skipped), n(c.total),
+                           outcome, n(c.passed), n(c.failed), n(c.flaky), n(c.skipped), n(c.total),
                            concat(links, " → "))
-    if run.error then details[#details + 1] = format("**%s**: %s", md(run.label), md(run.error.message)) end
-    for _, which in ipairs { "failed_tests", "flaky_tests" } do
-      local tests = last and last[which] or {}
-      if #tests > 0 then
-        local kind = which == "failed_tests" and "failed" or "flaky"
-        details[#details + 1] = format("**%s**: %s tests", md(run.label), kind)
-        details[#details + 1] = ""
-        for _, t in ipairs(tests) do
-          details[#details + 1] = format("- %s%s", md(render.test_line(t)), t.message and (": `" ..
-                                         t.message:gsub("`", "'") .. "`") or "")
-        end
-        details[#details + 1] = ""
-      end
+    if run.error then blocks[#blocks + 1] = { format("**%s**: %s", md(run.label), md(run.error.message)) } end
+    if last and #(last.failed_tests or {}) > 0 then
+      local block = { format("**%s**: failed tests", md(run.label)), "" }
+      for _, t in ipairs(last.failed_tests) do block[#block + 1] = test_item(t) end
+      blocks[#blocks + 1] = block
+    end
+    local flaky = flaky_tests(run)
+    if #flaky > 0 then
+      local block = { format("**%s**: flaky tests", md(run.label)), "" }
+      for _, f in ipairs(flaky) do block[#block + 1] = test_item(f.test, f.note) end
+      blocks[#blocks + 1] = block
     end
     if last and last.report_error then
-      details[#details + 1] = format("**%s**: the Playwright report could not be fetched: %s", md(run.label),
-                                     md(last.report_error))
+      blocks[#blocks + 1] = { format("**%s**: the Playwright report could not be fetched: %s", md(run.label),
+                                     md(last.report_error)) }
     end
   end
-  if #details > 0 then out[#out + 1] = "" for _, d in ipairs(details) do out[#out + 1] = d end end
   if #result.cancelled > 0 then
     local ids = {}
     for _, row in ipairs(result.cancelled) do ids[#ids + 1] = format("%s (%s)", row.id, row.status) end
+    blocks[#blocks + 1] = { "Cancelled: " .. concat(ids, ", ") }
+  end
+  for _, block in ipairs(blocks) do
     out[#out + 1] = ""
-    out[#out + 1] = "Cancelled: " .. concat(ids, ", ")
+    for _, line in ipairs(block) do out[#out + 1] = line end
   end
   return concat(out, "\n") .. "\n"
 end

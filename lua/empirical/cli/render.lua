@@ -88,8 +88,7 @@ end
 
 --- The lines about one finished attempt: verdict, counts, failed and flaky tests.
 function M.attempt_text(lane, attempt)
-  local r = run_of(attempt.detail)
-  local lines = { format("%s: run %s %s: %s (%s)", lane.label, n(num(attempt.id)), str(r.state) or "?",
+  local lines = { format("%s: run %s %s: %s (%s)", lane.label, n(num(attempt.id)), report.state_text(attempt.detail),
                          (attempt.verdict or "?"):upper(), M.counts_text(M.counts(attempt.detail, attempt.report))) }
   if attempt.verdict == "empty" then lines[#lines + 1] = "  the run had no tests (--allow-empty lets that pass)" end
   if attempt.verdict == "uncounted" then
@@ -102,9 +101,96 @@ function M.attempt_text(lane, attempt)
   return concat(lines, "\n")
 end
 
+--- A poll of the lane's run that failed and will be tried again: the line
+-- names the lane, as the other lines do.
+function M.poll_failed(lane, n_in_row, err)
+  return format("%s: poll failed (%s in a row), polling on: %s", lane.label, n(num(n_in_row)), M.error_text(err))
+end
+
 function M.cancel_line(row, url)
   return format("cancel run %s: %s%s%s", n(num(row.id)), row.status, row.error and (": " .. row.error) or "",
                 url and ("  " .. url) or "")
+end
+
+-- Tables ---------------------------------------------------------------------
+
+-- Columns a text takes on a terminal: its UTF-8 characters.
+local function columns(text)
+  local _, count = text:gsub("[^\128-\191]", "")
+  return count
+end
+
+-- text cut to `width` columns, "…" marking the cut.
+local function cut(text, width)
+  if columns(text) <= width then return text end
+  if width <= 0 then return "" end
+  local out, used = {}, 0
+  for char in text:gmatch("[^\128-\191][\128-\191]*") do
+    if used == width - 1 then break end
+    out[#out + 1], used = char, used + 1
+  end
+  return concat(out) .. "…"
+end
+
+--- Lines of a table: each column as wide as its widest cell, two spaces
+-- between columns, the last one not padded. heads: the column titles, or
+-- {title, min = columns, cut = n} for a column that may be cut down to min
+-- columns; rows: lists of strings. When width (the terminal's columns) is
+-- given and the table is wider, the columns are cut (their cells end in
+-- "…") in the order of their `cut`, each down to its min before the next,
+-- until the table fits or none may be cut further.
+function M.table(heads, rows, width)
+  local titles, mins, widths, order = {}, {}, {}, {}
+  for i, h in ipairs(heads) do
+    titles[i] = type(h) == "table" and h[1] or h
+    mins[i] = type(h) == "table" and h.min or nil
+    widths[i] = columns(titles[i])
+    if mins[i] then order[#order + 1] = i end
+  end
+  table.sort(order, function(a, b) return (heads[a].cut or 0) < (heads[b].cut or 0) end)
+  for _, row in ipairs(rows) do
+    for i = 1, #heads do widths[i] = math.max(widths[i], columns(row[i] or "")) end
+  end
+  if num(width) then
+    local total = 2 * (#heads - 1)
+    for i = 1, #heads do total = total + widths[i] end
+    for _, i in ipairs(order) do
+      local spare = math.min(total - width, widths[i] - math.max(mins[i], columns(titles[i])))
+      if spare > 0 then widths[i], total = widths[i] - spare, total - spare end
+    end
+  end
+  local lines = {}
+  local function line(cells)
+    local parts = {}
+    for i = 1, #heads do
+      local text = cut(cells[i] or "", widths[i])
+      parts[i] = i < #heads and (text .. (" "):rep(widths[i] - columns(text))) or text
+    end
+    lines[#lines + 1] = (concat(parts, "  "):gsub("%s+$", ""))
+  end
+  line(titles)
+  for _, row in ipairs(rows) do line(row) end
+  return lines
+end
+
+local function cell(v)
+  return num(v) and n(v) or str(v) or "?"
+end
+
+--- `empirical list`'s table of runs (as client:runs gives them): id, state,
+-- environment, branch, the counts, when it was created; cut to width
+-- columns (the terminal's) when given: the creation time first (down to
+-- its date), then the branch, the environment, and the counts last; the id
+-- and state never.
+function M.runs_table(runs, width)
+  local rows = {}
+  for i, r in ipairs(runs) do
+    r = type(r) == "table" and r or {}
+    rows[i] = { cell(r.id), cell(r.state), cell(r.environment_slug), cell(r.test_run_branch),
+                M.counts_text(M.counts { testRun = r }), cell(r.created_at) }
+  end
+  return M.table({ "ID", "STATE", { "ENVIRONMENT", min = 11, cut = 3 }, { "BRANCH", min = 8, cut = 2 },
+                   { "TESTS", min = 18, cut = 4 }, { "CREATED", min = 11, cut = 1 } }, rows, width)
 end
 
 -- The result -----------------------------------------------------------------
@@ -127,7 +213,7 @@ local function attempt_json(opts, attempt)
   return { id = attempt.id, kind = attempt.kind, url = M.link(opts, attempt.id), state = str(r.state),
            verdict = attempt.verdict, counts = M.counts(attempt.detail, attempt.report),
            duration_ms = num(r.duration), failed_tests = failed, flaky_tests = flaky,
-           report_error = attempt.report_error }
+           report_error = attempt.report_error, error_code = report.error_code(attempt.detail) }
 end
 
 --- The gate's result (the --json document) from its lanes.
@@ -143,6 +229,7 @@ function M.result(g, lanes)
     local err = lane.err
     runs[i] = { label = lane.label, environment = lane.environment, given = lane.given or false,
                 outcome = outcome, exit_code = code, note = lane.note, attempts = attempts,
+                counts = report.judged_counts(lane.attempts),
                 error = err and { kind = tostring(err.kind), message = tostring(err.message or err),
                                   status = num(err.status) } or nil }
   end
