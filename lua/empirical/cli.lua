@@ -96,18 +96,9 @@ function Context:input_error(command, problem)
   return CODE.usage
 end
 
---- On a terminal and not in CI: a live progress line.
+--- On a terminal and not in CI: a live progress line; and the width to fit.
 function Context:live(mode, stream)
-  if mode ~= "auto" then return mode == "tty", self:width(stream) end
-  local ci, term = self.getenv("CI"), self.getenv("TERM")
-  if (ci and ci ~= "" and ci ~= "false") or term == "dumb" then return false, self:width(stream) end
-  local tty = require("empirical").terminal_width(stream) ~= nil   -- nil: not a terminal
-  return tty, self:width(stream)
-end
-
-function Context:width(stream)
-  return require("empirical").terminal_width(stream) or tonumber(self.getenv("COLUMNS") or "")
-         or 80
+  return require("empirical.cli.progress").choose(mode, stream, self.getenv)
 end
 
 local RUNNERS = setmetatable({ gate = function(o, ctx) return require("empirical.cli.gate_command").run(o, ctx) end },

@@ -301,10 +301,10 @@ function Gate:follow(lanes)
         active[info.index].last = detail
         if hooks.poll then hooks.poll(active[info.index], detail, info) end
       end,
-      on_poll_error = function(e, n)
+      on_poll_error = function(e, n, info)
         if e.status then self.answered = true end
         self:reword(e)
-        self:say(("poll failed (%d in a row), polling on: %s"):format(n, render.error_text(e)))
+        self:say(render.poll_failed(active[info.index], n, e))
       end,
     })
     if not details then error(tostring(errs)) end

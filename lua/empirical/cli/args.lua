@@ -95,19 +95,12 @@ local CHECKS = {
   end,
 }
 
--- Checks of a flag beyond its row in empirical.cli.commands (whose tables
--- another change owns; the row's `check` should say this).
-local EXTRA_CHECK = { ["dashboard-url"] = "template" }
-
 -- where: what the value came from, "--name" or a variable.
 local function check(flag, name, text, where)
   where = where or ("--" .. name)
-  for _, kind in ipairs { flag.check or "text", EXTRA_CHECK[name] } do
-    local value, expected = CHECKS[kind](text, flag)
-    if value == nil then return nil, ("%s: '%s' is not %s"):format(where, text, expected) end
-    text = value
-  end
-  return text
+  local value, expected = CHECKS[flag.check or "text"](text, flag)
+  if value == nil then return nil, ("%s: '%s' is not %s"):format(where, text, expected) end
+  return value
 end
 
 -- The poll interval is spent within the deadline: a longer one would poll

@@ -165,10 +165,6 @@ function M.cancel(o, ctx)
   end)
 end
 
-local function cell(v)
-  return type(v) == "number" and number_text(v) or (type(v) == "string" and v or "?")
-end
-
 function M.list(o, ctx)
   return with_client(o, ctx, "list", function(client)
     local filter = { state = o.state, result = o.result, branch = o.branch, interval_in_days = o.days,
@@ -180,13 +176,7 @@ function M.list(o, ctx)
       rows[#rows + 1] = run
     end
     if o.json then ctx:document(json(rows, { ["(top)"] = true })) return 0 end
-    if #rows > 0 then
-      ctx:print(format("%-8s %-10s %-12s %-14s %s", "ID", "STATE", "ENVIRONMENT", "BRANCH", "TESTS  CREATED"))
-    end
-    for _, r in ipairs(rows) do
-      ctx:print(format("%-8s %-10s %-12s %-14s %s  %s", cell(r.id), cell(r.state), cell(r.environment_slug),
-                       cell(r.test_run_branch), render.counts_text(render.counts { testRun = r }), cell(r.created_at)))
-    end
+    for _, line in ipairs(render.runs_table(rows, require("empirical").terminal_width(ctx.out))) do ctx:print(line) end
     if #rows == 0 then ctx:say("no runs match") end
     return 0
   end)

@@ -113,7 +113,7 @@ M.FLAGS = {
                        help = "the project, when the key spans several; also names dashboard links" },
   ["api-url"] = { kind = "value", arg = "URL", check = "text", env = "EMPIRICALRUN_API_URL",
                   help = "the API's address" },
-  ["dashboard-url"] = { kind = "value", arg = "TEMPLATE", check = "text", env = "EMPIRICALRUN_DASHBOARD_URL",
+  ["dashboard-url"] = { kind = "value", arg = "TEMPLATE", check = "template", env = "EMPIRICALRUN_DASHBOARD_URL",
                         help = "a run's link, with {project} and {id}" },
   ["only-failed"] = { kind = "switch", help = "re-run only the tests that failed" },
   notify = { kind = "switch", help = "send the project's notifications for the re-run" },

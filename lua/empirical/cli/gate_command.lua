@@ -87,12 +87,15 @@ end
 
 -- The closing lines: one per lane, then the verdict.
 local function closing(result)
+  local render = require("empirical.cli.render")
   local lines = {}
   for _, run in ipairs(result.runs) do
     local last = run.attempts[#run.attempts]
     local ids = {}
     for _, a in ipairs(run.attempts) do ids[#ids + 1] = format("%s", a.id) end
-    lines[#lines + 1] = format("%s: %s (exit %d)%s%s", run.label, run.outcome, run.exit_code,
+    lines[#lines + 1] = format("%s: %s%s (exit %d)%s%s%s", run.label, run.outcome,
+                               last and last.error_code and (" (" .. last.error_code .. ")") or "", run.exit_code,
+                               run.counts and (": " .. render.counts_text(run.counts)) or "",
                                #ids > 0 and (", run " .. table.concat(ids, " then re-run ")) or "",
                                last and last.url and ("  " .. last.url) or "")
   end
