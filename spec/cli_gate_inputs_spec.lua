@@ -53,17 +53,7 @@ describe("the gate's inputs", function()
   end)
   before_each(function() fake:reset() end)
 
-  local function run(argv, env)
-    local full = { helper.LUA, "bin/empirical" }
-    for _, a in ipairs(argv) do full[#full + 1] = a end
-    local vars = { EMPIRICALRUN_KEY = fake.token, EMPIRICALRUN_API_URL = fake.url, CI = "true",
-                   EMPIRICALRUN_PROJECT = false, EMPIRICALRUN_DASHBOARD_URL = false, GITHUB_ACTIONS = false,
-                   GITHUB_STEP_SUMMARY = false }
-    for k, v in pairs(env or {}) do vars[k] = v end
-    local code, out, err = helper.run(full, vars)
-    assert.is_nil((out .. err):find("stack traceback", 1, true), err)
-    return code, out, err
-  end
+  local function run(argv, env) return helper.run_command(fake, argv, env) end
 
   describe("a trigger field is checked for every environment before any is sent", function()
     local cases = {
@@ -323,11 +313,7 @@ describe("the gate on a signal while a trigger is in flight", function()
   teardown(function() fake:stop() end)
   before_each(function() fake:reset() end)
 
-  local function read(path)
-    local text = helper.read_file(path)
-    os.remove(path)
-    return text
-  end
+  local read = helper.take_file
 
   -- The gate in the background: its pid, and a function that waits for it.
   local function start(argv)

@@ -4,31 +4,14 @@
 -- command, and the renderers' own edge cases.
 local helper = require("helper")
 local cjson = require("cjson")
-local lxp = require("lxp.lom")
 local empirical = require("empirical")
 local commands = require("empirical.cli.commands")
 local render = require("empirical.cli.render")
 local progress = require("empirical.cli.progress")
 local report = require("empirical.report")
 
--- A file's text; the file is removed.
-local function read(path)
-  local text = helper.read_file(path)
-  os.remove(path)
-  return text
-end
+local read, children, junit_suites = helper.take_file, helper.children, helper.junit_suites
 
-local function children(node, tag)
-  local out = {}
-  for _, c in ipairs(node) do if type(c) == "table" and c.tag == tag then out[#out + 1] = c end end
-  return out
-end
-
--- The testsuite elements of a JUnit file.
-local function junit_suites(path)
-  local doc = assert(lxp.parse(read(path)))
-  return children(doc, "testsuite")
-end
 
 -- What a terminal shows after `bytes`: the lines of the screen (no
 -- scrolling), interpreting the cursor moves and erases progress uses.
@@ -68,17 +51,10 @@ describe("the command's output", function()
   teardown(function() fake:stop() end)
   before_each(function() fake:reset() end)
 
-  local BASE = { CI = "true", EMPIRICALRUN_PROJECT = "acme", GITHUB_ACTIONS = false, GITHUB_STEP_SUMMARY = false }
-
   local function run(argv, env)
-    local full = { helper.LUA, "bin/empirical" }
-    for _, a in ipairs(argv) do full[#full + 1] = a end
-    local vars = { EMPIRICALRUN_KEY = fake.token, EMPIRICALRUN_API_URL = fake.url }
-    for k, v in pairs(BASE) do vars[k] = v end
+    local vars = { EMPIRICALRUN_PROJECT = "acme" }
     for k, v in pairs(env or {}) do vars[k] = v end
-    local code, out, err = helper.run(full, vars)
-    assert.is_nil((out .. err):find("stack traceback", 1, true), err)
-    return code, out, err
+    return helper.run_command(fake, argv, vars)
   end
 
   -- The gate with a JUnit file and a step summary: code, stdout, stderr, the

@@ -249,14 +249,9 @@ describe("empirical's commands against the fake", function()
   before_each(function() fake:reset() end)
 
   local function run(argv, env)
-    local full = { helper.LUA, "bin/empirical" }
-    for _, a in ipairs(argv) do full[#full + 1] = a end
-    local vars = { EMPIRICALRUN_KEY = fake.token, EMPIRICALRUN_API_URL = fake.url, CI = "true",
-                   EMPIRICALRUN_PROJECT = "acme" }
+    local vars = { EMPIRICALRUN_PROJECT = "acme" }
     for k, v in pairs(env or {}) do vars[k] = v end
-    local code, out, err = helper.run(full, vars)
-    assert.is_nil((out .. err):find("stack traceback", 1, true), err)
-    return code, out, err
+    return helper.run_command(fake, argv, vars)
   end
 
   it("trigger prints each run with its link, and --json a list", function()

@@ -32,18 +32,7 @@ describe("the command's words", function()
   teardown(function() fake:stop() end)
   before_each(function() fake:reset() end)
 
-  -- bin/empirical with the fake's key and address unless env says otherwise
-  -- (false unsets a variable).
-  local function run(argv, env)
-    local full = { helper.LUA, "bin/empirical" }
-    for _, a in ipairs(argv) do full[#full + 1] = a end
-    local vars = { EMPIRICALRUN_KEY = fake.token, EMPIRICALRUN_API_URL = fake.url, CI = "true",
-                   EMPIRICALRUN_PROJECT = false, GITHUB_ACTIONS = false, GITHUB_STEP_SUMMARY = false }
-    for k, v in pairs(env or {}) do vars[k] = v end
-    local code, out, err = helper.run(full, vars)
-    assert.is_nil((out .. err):find("stack traceback", 1, true), err)
-    return code, out, err
-  end
+  local function run(argv, env) return helper.run_command(fake, argv, env) end
 
   describe("a refused setting names the flag or the variable, exit 3, nothing sent", function()
     local cases = {

@@ -3,7 +3,6 @@
 -- fake's log.
 local helper = require("helper")
 local cjson = require("cjson")
-local lxp = require("lxp.lom")
 local empirical = require("empirical")
 
 -- What the core and the fake offer today: the parts of the gate that need
@@ -19,27 +18,7 @@ local it_cancel = HAS_CANCEL and it or pending
 local it_signals = (HAS_SIGNALS and HAS_CANCEL) and it or pending
 local it_reports = HAS_REPORTS and it or pending
 
--- A file's text; the file is removed.
-local function read(path)
-  local text = helper.read_file(path)
-  os.remove(path)
-  return text
-end
-
--- The testsuite elements of a JUnit file, parsed by expat.
-local function junit_suites(path)
-  local doc = assert(lxp.parse(read(path)))
-  assert.equal("testsuites", doc.tag)
-  local suites = {}
-  for _, node in ipairs(doc) do if type(node) == "table" and node.tag == "testsuite" then suites[#suites + 1] = node end end
-  return suites
-end
-
-local function children(node, tag)
-  local out = {}
-  for _, c in ipairs(node) do if type(c) == "table" and c.tag == tag then out[#out + 1] = c end end
-  return out
-end
+local read, children, junit_suites = helper.take_file, helper.children, helper.junit_suites
 
 local function no_traceback(...)
   for _, text in ipairs { ... } do

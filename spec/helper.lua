@@ -63,6 +63,43 @@ function M.run(argv, env)
   return code, out, err
 end
 
+-- bin/empirical against a fake as CI runs it: the fake's key and address,
+-- CI=true, none of the caller's project, dashboard or GitHub variables,
+-- then `env` on top (false unsets one). Returns exit code, stdout, stderr;
+-- fails the spec on a Lua traceback, which the command must never print.
+function M.run_command(server, argv, env)
+  local full = { M.LUA, "bin/empirical" }
+  for _, a in ipairs(argv) do full[#full + 1] = a end
+  local vars = { EMPIRICALRUN_KEY = server.token, EMPIRICALRUN_API_URL = server.url, CI = "true",
+                 EMPIRICALRUN_PROJECT = false, EMPIRICALRUN_DASHBOARD_URL = false, GITHUB_ACTIONS = false,
+                 GITHUB_STEP_SUMMARY = false }
+  for k, v in pairs(env or {}) do vars[k] = v end
+  local code, out, err = M.run(full, vars)
+  assert((out .. err):find("stack traceback", 1, true) == nil, err)
+  return code, out, err
+end
+
+-- A file's text; the file is removed.
+function M.take_file(path)
+  local text = M.read_file(path)
+  os.remove(path)
+  return text
+end
+
+-- The element children of an lxp.lom node with this tag.
+function M.children(node, tag)
+  local out = {}
+  for _, c in ipairs(node) do if type(c) == "table" and c.tag == tag then out[#out + 1] = c end end
+  return out
+end
+
+-- The testsuite elements of a JUnit file (removed), parsed by expat.
+function M.junit_suites(path)
+  local doc = assert(require("lxp.lom").parse(M.take_file(path)))
+  assert(doc.tag == "testsuites", doc.tag)
+  return M.children(doc, "testsuite")
+end
+
 -- The requests in a fake's log with this method.
 function M.count(log, method)
   local n = 0

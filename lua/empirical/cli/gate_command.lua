@@ -95,7 +95,7 @@ local function closing(result)
     for _, a in ipairs(run.attempts) do ids[#ids + 1] = format("%s", a.id) end
     lines[#lines + 1] = format("%s: %s%s (exit %d)%s%s%s", run.label, run.outcome,
                                last and last.error_code and (" (" .. last.error_code .. ")") or "", run.exit_code,
-                               run.counts and (": " .. render.counts_text(run.counts)) or "",
+                               run.counts and #ids > 0 and (": " .. render.counts_text(run.counts)) or "",
                                #ids > 0 and (", run " .. table.concat(ids, " then re-run ")) or "",
                                last and last.url and ("  " .. last.url) or "")
   end
