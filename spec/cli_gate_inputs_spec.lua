@@ -366,6 +366,40 @@ describe("the gate on a signal while a trigger is in flight", function()
     assert.equal(1, result.runs[1].attempts[1].id)
   end)
 
+  it_signals("a re-run that answers within the grace: it is cancelled too, exit 130", function()
+    fake:script { method = "POST", path = "/api/test-runs/1/re-run", delay = 1 }
+    local pid, finish = start { "--environment", "staging", "--rerun-failed", "1", "--json" }
+    until_("the re-run", function() return requests("POST", "/re%-run$") > 0 end)
+    fake:scenario { pending_seconds = 1e6 }   -- the re-run, created when the delay ends, stays pending
+    local sent = empirical.now()
+    os.execute("kill -INT " .. pid)
+    until_("the cancel", function() return requests("POST", "/cancel$") > 0 end)
+    assert.is_true(empirical.now() - sent < 2)
+    local code, out, err = finish()
+    assert.equal(130, code, err)
+    assert.truthy(err:find("interrupted by SIGINT; cancelled: 2 (cancelled)\n", 1, true), err)
+    local result = cjson.decode(out)
+    assert.same({ { id = 2, status = "cancelled" } }, result.cancelled)
+    assert.same({ 1, 2 }, { result.runs[1].attempts[1].id, result.runs[1].attempts[2].id })
+  end)
+
+  it_signals("a re-run still unanswered after the grace: named, with the command to find it", function()
+    fake:script { method = "POST", path = "/api/test-runs/1/re-run", delay = 4 }
+    local pid, finish = start { "--environment", "staging", "--rerun-failed", "1", "--json" }
+    until_("the re-run", function() return requests("POST", "/re%-run$") > 0 end)
+    os.execute("kill -INT " .. pid)
+    local code, out, err = finish()
+    assert.equal(130, code, err)
+    local said = "interrupted before the API answered the re-run: a run may have been created, and it was not " ..
+                 "cancelled; find it with `empirical list --state queued` (or --state pending, --state started) " ..
+                 "and cancel it with `empirical cancel ID`"
+    assert.truthy(err:find("\nstaging: " .. said .. "\n", 1, true), err)
+    assert.truthy(err:find("not cancelled, a run may exist: staging\n", 1, true), err)
+    local result = cjson.decode(out)
+    assert.equal(said, result.runs[1].note)
+    assert.equal(0, requests("POST", "/cancel$"))   -- run 1 had ended: nothing of ours to cancel
+  end)
+
   it_signals("a trigger still unanswered after the grace: named per environment, with the command to find it",
              function()
     fake:scenario { pending_seconds = 1e6 }

@@ -59,9 +59,9 @@ function M.check_triggers(shared, environments)
   end
 end
 
---- How long, after a signal, a trigger in flight may still answer (so that
--- its run can be cancelled): part of the 2 s within which the runs the gate
--- started are cancelled.
+--- How long, after a signal, a trigger or re-run in flight may still answer
+-- (so that its run can be cancelled): part of the 2 s within which the runs
+-- the gate started are cancelled.
 M.TRIGGER_GRACE = 1.5
 
 --- "passed", "failed", "empty", "uncounted", "error", "cancelled" or "running".
@@ -139,19 +139,59 @@ function Gate:reword(err)
   return err
 end
 
--- The words for a lane whose trigger a signal cut before its answer came.
-local function cut_trigger(lane, err)
-  if err.run_may_exist then
-    return ("%s: interrupted before the API answered the trigger: a run may have been created, and it was not " ..
-            "cancelled; find it with `empirical list --state queued` (or --state pending, --state started) " ..
-            "and cancel it with `empirical cancel ID`"):format(lane.label)
+-- Wait for started requests to be done. A signal while any is in flight
+-- gives them TRIGGER_GRACE seconds more to answer, so that a run the API
+-- created is known and can be cancelled; a second signal stops waiting.
+-- What is still in flight then is cut (an answer that came meanwhile is
+-- kept). Returns the results and the errors, by position.
+function Gate:await(requests)
+  local results, errs, left, grace_until = {}, {}, #requests, nil
+  while left > 0 do
+    left = 0
+    for i, req in ipairs(requests) do
+      if req then
+        local done, result, err = req:poll()
+        if done then results[i], errs[i], requests[i] = result, err, false else left = left + 1 end
+      end
+    end
+    if left == 0 or (grace_until and now() >= grace_until) then break end
+    local slept, stop = sleep(0.01)
+    if not slept then
+      if grace_until then break end   -- a second signal: no more waiting
+      self.signal = stop.signal == "SIGTERM" and "SIGTERM" or "SIGINT"
+      grace_until = now() + M.TRIGGER_GRACE
+    end
   end
-  return ("%s: interrupted before the trigger was sent: no run was created"):format(lane.label)
+  for i, req in ipairs(requests) do
+    if req then
+      req:abort("interrupted by " .. tostring(self.signal))
+      local _, result, err = req:poll()
+      results[i], errs[i] = result, err
+      if err and err.kind == "interrupted" then err.signal = self.signal end
+    end
+  end
+  for i = 1, #requests do
+    if results[i] or (errs[i] and errs[i].status) then self.answered = true end
+  end
+  return results, errs
 end
 
--- Trigger every environment together. A signal while triggers are in
--- flight gives them TRIGGER_GRACE seconds more to answer, so that a run the
--- API created is known and can be cancelled; a second signal stops waiting.
+-- A lane whose trigger or re-run (what) a signal cut before its answer
+-- came: say whether a run may exist, and how to find it with the command.
+function Gate:cut(lane, what, err)
+  local text = err.run_may_exist
+    and ("interrupted before the API answered the %s: a run may have been created, and it was not cancelled; " ..
+         "find it with `empirical list --state queued` (or --state pending, --state started) and cancel it " ..
+         "with `empirical cancel ID`"):format(what)
+    or ("interrupted before the %s was sent: no run was created"):format(what)
+  err.message, err.request, err.attempts, err.worded = text, nil, nil, true
+  lane.note = text
+  lane.maybe_created = err.run_may_exist or nil
+  self:fail(lane, err)
+  self:say(("%s: %s"):format(lane.label, text))
+end
+
+-- Trigger every environment together (see Gate:await for a signal meanwhile).
 function Gate:trigger(lanes)
   local to, requests = {}, {}
   for _, lane in ipairs(lanes) do
@@ -164,34 +204,7 @@ function Gate:trigger(lanes)
       end
     end
   end
-  local runs, errs, left, grace_until = {}, {}, #requests, nil
-  while left > 0 do
-    left = 0
-    for i, req in ipairs(requests) do
-      if req then
-        local done, run, err = req:poll()
-        if done then runs[i], errs[i], requests[i] = run, err, false else left = left + 1 end
-      end
-    end
-    if left == 0 or (grace_until and now() >= grace_until) then break end
-    local slept, stop = sleep(0.01)
-    if not slept then
-      if grace_until then break end   -- a second signal: no more waiting
-      self.signal = stop.signal == "SIGTERM" and "SIGTERM" or "SIGINT"
-      grace_until = now() + M.TRIGGER_GRACE
-    end
-  end
-  for i, req in ipairs(requests) do
-    if req then   -- still in flight after the grace: cut (an answer that came meanwhile is kept)
-      req:abort("interrupted by " .. tostring(self.signal))
-      local _, run, err = req:poll()
-      runs[i], errs[i] = run, err
-      if err and err.kind == "interrupted" then err.signal = self.signal end
-    end
-  end
-  for i in ipairs(to) do
-    if runs[i] or (errs[i] and errs[i].status) then self.answered = true end
-  end
+  local runs, errs = self:await(requests)
   for i, lane in ipairs(to) do
     local run, err = runs[i], errs[i]
     if run then
@@ -199,12 +212,7 @@ function Gate:trigger(lanes)
       lane.attempts[1] = { id = run.id, kind = "run" }
       self:say(render.triggered(lane, run.id, self:link(run.id)))
     elseif err.kind == "interrupted" then
-      local text = cut_trigger(lane, err)
-      err.message, err.request, err.attempts, err.worded = text:sub(#lane.label + 3), nil, nil, true
-      lane.note = err.message
-      lane.maybe_created = err.run_may_exist or nil
-      self:fail(lane, err)
-      self:say(text)
+      self:cut(lane, "trigger", err)
     else
       self:fail(lane, self:reword(err))
       self:say(("%s: %s"):format(lane.label, render.error_text(err)))
@@ -240,8 +248,15 @@ function Gate:rerun(lane)
     return false
   end
   local last = lane.attempts[#lane.attempts]
-  local again, err = self.client:rerun(last.id, { only_failed = true })
-  if not again then
+  local again, err = self.client:start("rerun", last.id, { only_failed = true })
+  if again then
+    local results, errs = self:await({ again })
+    again, err = results[1], errs[1]
+  end
+  if not again and err.kind == "interrupted" then
+    self:cut(lane, "re-run", err)
+    return true
+  elseif not again then
     self:fail(lane, self:reword(err))
     self:say(("%s: re-run refused: %s"):format(lane.label, render.error_text(err)))
     return true
