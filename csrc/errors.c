@@ -84,6 +84,13 @@ void emp_error_set_str(lua_State *L, int idx, const char *key, const char *value
   lua_setfield(L, idx, key);
 }
 
+/* The closing advice of a "may have been created" message, also kept as
+ * err.advice: words for any caller (a Lua program, the command, the
+ * OpenResty service), so no method names; one with its own (the command's
+ * `empirical list`) replaces exactly this tail. */
+static const char MAY_EXIST_ADVICE[] =
+  "look for it in the project's runs (the list endpoint or the dashboard) before triggering again";
+
 void emp_error_note_may_exist(lua_State *L, int idx, long status) {
   char how[64] = "the request may have reached the server";
   lua_getfield(L, idx, "run_may_exist");
@@ -93,12 +100,11 @@ void emp_error_note_may_exist(lua_State *L, int idx, long status) {
   }
   if (status > 0) snprintf(how, sizeof how, "the server answered HTTP %ld", status);
   lua_getfield(L, idx, "message");
-  /* Words for any caller (a Lua program, the command, the OpenResty service): no method names. */
-  lua_pushfstring(L, "%s; %s, so the run may have been created: look for it in the project's runs (the list "
-                  "endpoint or the dashboard) before triggering again", lua_tostring(L, -1), how);
+  lua_pushfstring(L, "%s; %s, so the run may have been created: %s", lua_tostring(L, -1), how, MAY_EXIST_ADVICE);
   lua_setfield(L, idx, "message");
   lua_pop(L, 2);
   emp_error_set_bool(L, idx, "run_may_exist", 1);
+  emp_error_set_str(L, idx, "advice", MAY_EXIST_ADVICE, sizeof MAY_EXIST_ADVICE - 1);
 }
 
 /* Read a string or number field of the table at index 1, or NULL. */

@@ -1,6 +1,6 @@
 /* Error objects: every failure in the module is `nil, err`, where err is a
  * table {kind=, message=, field=?, reason=?, status=?, retryable=?, attempts=?,
- * request=?, body=?, run_may_exist=?, signal=?, retry_after=?} with a shared metatable
+ * request=?, body=?, run_may_exist=?, advice=?, signal=?, retry_after=?} with a shared metatable
  * whose __tostring reads well. */
 #ifndef EMP_ERRORS_H
 #define EMP_ERRORS_H

@@ -156,11 +156,19 @@ describe("the command's words", function()
   end)
 
   it("a trigger whose request may have reached the server advises what the command can do", function()
+    local advice = "so the run may have been created: find it with `empirical list --state queued` (or --state " ..
+                   "pending, --state started) before triggering again\n"
     fake:script { method = "PUT", status = 503, body = "", times = 5 }
     local code, _, err = run { "trigger", "--environment", "staging" }
     assert.equal(2, code)
-    assert.truthy(err:find("look for it in the project's runs (the list endpoint or the dashboard)", 1, true), err)
+    assert.truthy(err:find("the server answered HTTP 503, " .. advice, 1, true), err)
+    assert.is_nil(err:find("list endpoint", 1, true), err)
     speaks_no_library(err)
+    fake:script { method = "PUT", status = 503, body = "", times = 5 }
+    code, _, err = run { "gate", "--environment", "staging" }
+    assert.equal(2, code)
+    assert.truthy(err:find("staging: .*the server answered HTTP 503, " .. advice:gsub("%p", "%%%0")), err)
+    assert.is_nil(err:find("list endpoint", 1, true), err)
   end)
 
   describe("EMPIRICAL* variables the command does not read", function()

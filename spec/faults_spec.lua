@@ -161,6 +161,12 @@ describe("fault matrix", function()
           if CREATES[op] then
             assert.is_false(err.retryable, tostring(err))
             assert.equal(want.may_exist == true, err.run_may_exist == true, tostring(err))
+            if err.run_may_exist then   -- the advice is the message's tail, for callers with their own words
+              assert.equal(err.advice, err.message:sub(-#err.advice))
+              assert.matches("so the run may have been created: look for it", err.message, 1, true)
+            else
+              assert.is_nil(err.advice)
+            end
           end
         else
           assert.truthy(result, tostring(err))

@@ -17,6 +17,9 @@
 ---@field request? string "GET /api/test-runs/9"
 ---@field body? string the first KiB of a bad response
 ---@field run_may_exist? boolean a trigger or re-run that may have created its run: look before triggering again
+---@field advice? string with run_may_exist: the message's closing advice, for a caller with its own words
+---@field reason? string why base_url was refused: "plain_http", "not_a_url", "api_path", ... (README: Errors)
+---@field variable? string the environment variable a bad option came from
 ---@field signal? "SIGINT"|"SIGTERM" kind "interrupted": the signal that ended the wait
 ---@field detail? empirical.Detail the last detail seen (wait's timeout and failures)
 ---@field polls? integer

@@ -54,7 +54,9 @@ end
 -- call that got no answer while the API has answered none (answered) names
 -- where the API's address came from (empirical.cli.words.unreachable).
 function Context:failed(err, what, answered)
-  if not answered and self.o then require("empirical.cli.words").reword_unreachable({ err }, self.o) end
+  local words = require("empirical.cli.words")
+  if not answered and self.o then words.reword_unreachable({ err }, self.o) end
+  words.reword_may_exist(err)
   local text = err.worded and err.message or require("empirical.cli.render").error_text(err)
   self:say(("empirical %s: %s"):format(what, text))
   local outcome = require("empirical.gate").outcome_of_error(err)

@@ -181,8 +181,7 @@ end
 function Gate:cut(lane, what, err)
   local text = err.run_may_exist
     and ("interrupted before the API answered the %s: a run may have been created, and it was not cancelled; " ..
-         "find it with `empirical list --state queued` (or --state pending, --state started) and cancel it " ..
-         "with `empirical cancel ID`"):format(what)
+         "%s and cancel it with `empirical cancel ID`"):format(what, render.FIND_RUN)
     or ("interrupted before the %s was sent: no run was created"):format(what)
   err.message, err.request, err.attempts, err.worded = text, nil, nil, true
   lane.note = text

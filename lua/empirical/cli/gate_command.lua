@@ -162,6 +162,7 @@ function M.run(o, ctx)
     local words = require("empirical.cli.words")
     local reword = function(err, answered)
       if not answered then words.reword_unreachable({ err }, o) end
+      words.reword_may_exist(err)
     end
     result, lanes = gate.run(opts, { say = p.say, poll = p.poll, reword = reword })
     client:close()

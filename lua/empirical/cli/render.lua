@@ -33,6 +33,9 @@ function M.counts_text(c)
                 n(c.skipped), n(c.total))
 end
 
+--- How a command user finds a run that may have been created.
+M.FIND_RUN = "find it with `empirical list --state queued` (or --state pending, --state started)"
+
 M.DEFAULT_DASHBOARD = "https://dash.empirical.run/{project}/test-runs/{id}"
 
 --- A run's link from the template (opts.dashboard_url or the default), or

@@ -223,6 +223,19 @@ function M.reword_unreachable(errs, o)
   return errs
 end
 
+--- A call that may have created a run (err.run_may_exist): its closing
+-- advice (err.advice, the core's words for any caller) in the command's:
+-- `empirical list`. In place; returns err.
+function M.reword_may_exist(err)
+  if type(err) ~= "table" or not err.run_may_exist or type(err.advice) ~= "string" then return err end
+  local message, advice = tostring(err.message), err.advice
+  if message:sub(-#advice) == advice then
+    err.advice = require("empirical.cli.render").FIND_RUN .. " before triggering again"
+    err.message = message:sub(1, -#advice - 1) .. err.advice
+  end
+  return err
+end
+
 -- Unknown variables ------------------------------------------------------------
 
 -- A name without its EMPIRICAL / EMPIRICALRUN prefix and its underscores:
