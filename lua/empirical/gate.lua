@@ -67,13 +67,14 @@ M.TRIGGER_GRACE = 1.5
 --- "passed", "failed", "empty", "uncounted", "error", "cancelled" or "running".
 -- A run that ended but says nothing of its tests (no counts, no items, no
 -- report) is no verdict: a gate must not pass what it cannot count. Counts
--- the run leaves out come from its report (parsed), failures included.
+-- the run leaves out come from its report (parsed); a test its report says
+-- failed fails it, whatever the run's own counts say.
 function M.judge(detail, allow_empty, parsed)
   local verdict = report.verdict(detail)
   if verdict ~= "passed" then return verdict end
   local c = render.counts(detail, parsed)
-  -- The run said no test failed, or said nothing: its report's count decides.
   if (c.failed or 0) > 0 then return "failed" end
+  if type(parsed) == "table" and type(parsed.failed) == "table" and #parsed.failed > 0 then return "failed" end
   if c.total == 0 and not allow_empty then return "empty" end
   if c.total == nil and c.passed == nil and c.failed == nil then
     local items = type(detail) == "table" and type(detail.flattenedSummaryDetails) == "table"
@@ -227,7 +228,7 @@ local NO_TESTS_RAN = { error = true, cancelled = true, running = true }
 
 function Gate:fetch_report(lane, attempt)
   if NO_TESTS_RAN[attempt.verdict] then return end
-  local parsed, err = self.client:report(attempt.detail)
+  local parsed, err = self.client:report(attempt.detail, math.max(self.deadline - now(), 0))
   if parsed then attempt.report = parsed return end
   if err.kind == "interrupted" then self:fail(lane, err) return end
   attempt.report_error = render.error_text(err)
@@ -281,7 +282,15 @@ function Gate:settle(lane, detail, err)
   attempt.verdict = M.judge(detail, self.opts.allow_empty, attempt.report)
   self:say(render.attempt_text(lane, attempt))
   if attempt.verdict == "failed" and self:rerun(lane) then return end
-  lane.outcome = lane.outcome or (attempt.verdict == "running" and "error" or attempt.verdict)
+  local verdict = attempt.verdict == "running" and "error" or attempt.verdict
+  -- A re-run that passed passes the lane only if every test that failed
+  -- before was seen passing since (a re-run's report may leave one out).
+  if verdict == "passed" and #lane.attempts > 1 and (report.judged_counts(lane.attempts).failed or 0) > 0 then
+    verdict = "failed"
+    lane.note = "a test that failed earlier was not seen passing in a re-run"
+    self:say(lane.label .. ": " .. lane.note)
+  end
+  lane.outcome = lane.outcome or verdict
 end
 
 -- A signal that arrived between blocking calls (they report the ones that
@@ -389,7 +398,9 @@ function M.run(opts, hooks)
     return render.result(g, lanes)
   end
   g:trigger(lanes)
-  for _, lane in ipairs(lanes) do if lane.outcome and lane.environment then g.rejected = true end end
+  for _, lane in ipairs(lanes) do   -- a trigger refused; one a signal cut is no refusal
+    if lane.outcome and lane.environment and not g.signal then g.rejected = true end
+  end
   if g.rejected and opts.on_reject ~= "wait" then
     for _, lane in ipairs(lanes) do if not lane.outcome then lane.outcome = "aborted" end end
   end

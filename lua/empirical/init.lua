@@ -193,7 +193,7 @@ local function advance(self, result, err)
     url, err = summary_url_of(result)
     if url then
       self.stage = "download"
-      self.req, err = self.core:start("report", url)
+      self.req, err = self.core:start("report", url, self.ends and max(self.ends - core.now(), 0) or nil)
       if self.req then return false end
     end
     result = nil
@@ -228,16 +228,21 @@ function Download:abort()
   return true
 end
 
-local function start_download(self, x)
-  local first, url, err = { core = self._core, done = false }
+-- limit: seconds for all the steps together (the client's deadline still
+-- bounds each), or nil.
+local function start_download(self, x, limit)
+  if limit ~= nil and (type(limit) ~= "number" or limit ~= limit) then
+    return fail("invalid", "limit", "expected a number of seconds, got " .. type(limit))
+  end
+  local first, url, err = { core = self._core, done = false, ends = limit and core.now() + limit or nil }
   if type(x) == "number" then
     first.stage = "get"
-    first.req, err = self._core:start("get", { id = x })
+    first.req, err = self._core:start("get", { id = x }, limit)
   else
     url, err = summary_url_of(x)
     if url then
       first.stage = "download"
-      first.req, err = self._core:start("report", url)
+      first.req, err = self._core:start("report", url, limit)
     end
   end
   if not first.req then return nil, err end
@@ -247,10 +252,11 @@ end
 --- The Playwright report of a run, parsed (empirical.parse_report's
 -- result): downloads summary_url through the client (the token only to the
 -- API's own origin; redirects followed without it). x: a run detail, or a
--- run id (then the run is read first).
-function Client:report(x)
+-- run id (then the run is read first). limit: at most this many seconds
+-- for it all (a gate's deadline), or nil.
+function Client:report(x, limit)
   check_self(self, "report")
-  local req, err = start_download(self, x)
+  local req, err = start_download(self, x, limit)
   if not req then return nil, err end
   return req:wait()
 end
@@ -264,7 +270,7 @@ end
 -- client share its connections and run together.
 function Client:start(op, a, b)
   check_self(self, "start")
-  if op == "report" then return start_download(self, a) end
+  if op == "report" then return start_download(self, a, b) end
   local row = OPERATIONS[op]
   if not row then
     return fail("invalid", "op", format("unknown operation %s (%s)", tostring(op), NAMES))
