@@ -79,6 +79,36 @@ function M.run_command(server, argv, env)
   return code, out, err
 end
 
+-- bin/empirical `argv` in the background against a fake, as run_command
+-- sets it up: returns its pid, and a function that waits for it and
+-- returns exit code, stdout, stderr.
+function M.start_command(server, argv)
+  local base = os.tmpname()
+  local vars = { "EMPIRICALRUN_KEY=" .. server.token, "EMPIRICALRUN_API_URL=" .. server.url, "CI=true",
+                 "LUA_PATH=" .. M.shell_quote(package.path), "LUA_CPATH=" .. M.shell_quote(package.cpath) }
+  local quoted = {}
+  for i, a in ipairs(argv) do quoted[i] = M.shell_quote(a) end
+  local command = ("set -m; env -u EMPIRICALRUN_PROJECT -u EMPIRICALRUN_DASHBOARD_URL -u GITHUB_STEP_SUMMARY " ..
+                   "-u GITHUB_ACTIONS %s %s bin/empirical %s >%s.out 2>%s.err & echo $!; wait $!; echo $? >%s.code")
+                  :format(table.concat(vars, " "), M.LUA, table.concat(quoted, " "), base, base, base)
+  local pipe = assert(io.popen("bash -c " .. M.shell_quote(command) .. " 2>/dev/null"))
+  local pid = pipe:read("*l")
+  return pid, function()
+    pipe:close()
+    os.remove(base)
+    return tonumber(M.take_file(base .. ".code")), M.take_file(base .. ".out"), M.take_file(base .. ".err")
+  end
+end
+
+-- Wait (up to 8 s) until check() is true; raises naming `what` otherwise.
+function M.wait_until(what, check)
+  for _ = 1, 400 do
+    if check() then return end
+    os.execute("sleep 0.02")
+  end
+  error("gave up waiting for " .. what)
+end
+
 -- A file's text; the file is removed.
 function M.take_file(path)
   local text = M.read_file(path)
