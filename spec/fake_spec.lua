@@ -210,6 +210,27 @@ describe("the fake API", function()
     assert.equal("queued", wire.run(fake, id).state)
   end)
 
+  it("answers a request held across a reset with 409 (not retried), leaving the runs made since alone", function()
+    local client = helper.client(fake)
+    assert(client:trigger { environment = "staging" })
+    fake:script { method = "POST", path = "/api/test-runs/1/cancel", delay = 1 }
+    local held = assert(client:start("cancel", 1))
+    helper.wait_until("the held cancel", function()
+      held:poll()
+      for _, r in ipairs(fake:log()) do if r.method == "POST" then return true end end
+      return false
+    end)
+    fake:reset()
+    local fresh = assert(client:trigger { environment = "staging" })
+    assert.equal(1, fresh.id)
+    local result, err = held:wait()
+    assert.is_nil(result)
+    assert.equal(409, err.status, tostring(err))
+    assert.matches("the fake was reset while this request was held", err.message, 1, true)
+    assert.equal("queued", assert(client:get(1)).testRun.state)
+    client:close()
+  end)
+
   describe("with strict = true", function()
     local strict
     setup(function() strict = helper.start_fake { strict = true, environments = { "s", "staging" } } end)

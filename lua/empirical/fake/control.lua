@@ -156,6 +156,7 @@ end
 function Fake:reset()
   self.scenario, self.speed = self.initial_scenario, self.initial_speed
   self.runs, self.log, self.scripts = {}, {}, {}
+  self.generation = (self.generation or 0) + 1   -- what requests held across a reset belong to
   self.next_id = self.first_id
   self.wall0, self.mono0, self.offset = os.time(), server.now(), 0
 end
@@ -245,7 +246,14 @@ function Fake:handle(req, conn)
                               conn = conn }
   local script = self:take_script(req)
   if script and script.status == nil and script.body == nil and not script.drop and not script.trickle then
+    local generation = self.generation
     server.sleep(script.delay or 0)          -- only a delay: then the fake answers as usual
+    if self.generation ~= generation then
+      -- Reset meanwhile: it must not touch the runs made since. 409, which
+      -- clients do not retry: a retry would act on them.
+      local message = "the fake was reset while this request was held"
+      return { status = 409, body = json.encode { data = json.null, error = { message = message } } }
+    end
     script = nil
   end
   if script then return scripted(script) end

@@ -89,7 +89,8 @@
 --   set_state(id, state)              POST runs {id, state}: force a state,
 --                                     counts frozen; nil: back to its timeline
 --   reset()                           POST reset: no runs, log or scripts; the
---                                     spawn's scenario and speed
+--                                     spawn's scenario and speed (a request
+--                                     held by a delay is answered 409)
 local M = {}
 
 -- Every option: its default and type. One list for new, spawn and the flags.
