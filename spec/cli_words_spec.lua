@@ -139,7 +139,7 @@ describe("the command's words", function()
       local code, out, err = run { "wait", "1", "--interval", "0.0001" }
       assert.equal(3, code)
       assert.equal("", out)
-      assert.equal("empirical wait: --interval: '0.0001' is not a number of seconds, at least 0.001\n" ..
+      assert.equal("empirical wait: --interval: '0.0001' is below the 0.001 s minimum\n" ..
                    "Run 'empirical wait --help' for usage.\n", err)
     end)
   end)
@@ -241,7 +241,9 @@ describe("the command's words", function()
                                  EMPIRICALRUN_TOKEN = "EMPIRICALRUN_KEY", EMPIRICAL_KEY = "EMPIRICALRUN_KEY",
                                  EMPIRICALRUN_API_ULR = "EMPIRICALRUN_API_URL", EMPIRICAL_PROJECT = "EMPIRICALRUN_PROJECT",
                                  EMPIRICALRUN_DASHBOARD = "EMPIRICALRUN_DASHBOARD_URL", EMPIRICALRUN_DEBUG = "EMPIRICAL_DEBUG",
-                                 empirical_debug = "EMPIRICAL_DEBUG" } do
+                                 empirical_debug = "EMPIRICAL_DEBUG", EMPIRICAL_RUN_KEY = "EMPIRICALRUN_KEY",
+                                 EMPIRICAL_RUN_API_URL = "EMPIRICALRUN_API_URL", EMPIRICAL_RUNKEY = "EMPIRICALRUN_KEY",
+                                 EMPIRICAL_RUN_PROJECT = "EMPIRICALRUN_PROJECT" } do
         assert.equal(meant, words.meant(typo), typo)
       end
       assert.is_nil(words.meant("EMPIRICAL_FROBNICATE"))
