@@ -14,6 +14,17 @@ local function usage(command) return ("Run 'empirical %s --help' for usage.\n"):
 
 local TEMPLATE = "is not an http(s) link template with {id} (and {project} if you like), " ..
                  "like https://dash.empirical.run/{project}/test-runs/{id}"
+local PLAIN = "is plain http to a host that is not loopback, so the API key would cross the network in clear: " ..
+              "use https (plain http is accepted only to a loopback address, like the bundled fake's)"
+local NO_KEY = "EMPIRICALRUN_KEY is not set: export the API key in it (the command takes the key from there only, " ..
+               "so it stays out of ps and shell history)"
+local NOT_A_URL = "is not a URL: write it whole, like https://api.empirical.run"
+
+local function exists(path)
+  local _, _, errno = os.rename(path, path)
+  return errno ~= 2
+end
+
 -- The README's --json schema: a check of a document against it
 -- (python3-jsonschema), true or the error; and a cleanup.
 local function schema_validator()
@@ -193,5 +204,108 @@ describe("the command refuses, naming the flag or variable, nothing sent", funct
       assert.is_true(validate(out))
     end
     assert.equal(0, #fake:log())
+  end)
+
+  describe("a setting the gate's client refuses is an input error", function()
+    local dir
+    before_each(function()
+      dir = os.tmpname()
+      os.remove(dir)
+      assert(os.execute("mkdir -p " .. dir))
+    end)
+    after_each(function() helper.remove_dir(dir) end)
+
+    local cases = {
+      { "no key", {}, { EMPIRICALRUN_KEY = false }, NO_KEY, { variable = "EMPIRICALRUN_KEY" } },
+      { "plain http elsewhere", { "--api-url", "http://example.com" }, {}, "--api-url " .. PLAIN,
+        { flag = "api-url" } },
+      { "not a URL, by flag", { "--api-url", "notaurl" }, {}, "--api-url " .. NOT_A_URL, { flag = "api-url" } },
+      { "not a URL, by variable", {}, { EMPIRICALRUN_API_URL = "notaurl" }, "EMPIRICALRUN_API_URL " .. NOT_A_URL,
+        { variable = "EMPIRICALRUN_API_URL" } },
+    }
+    for _, case in ipairs(cases) do
+      it(case[1] .. ": one line, no result lines, no JUnit or summary, exit 3; --json: the error and no runs",
+         function()
+        local junit, summary = dir .. "/e2e.xml", dir .. "/summary.md"
+        local env = { GITHUB_STEP_SUMMARY = summary, EMPIRICALRUN_PROJECT = "acme" }
+        for k, v in pairs(case[3]) do env[k] = v end
+        for _, json in ipairs { false, true } do
+          local argv = { "gate", "--environment", "staging", "--run", "5", "--junit", junit }
+          for _, a in ipairs(case[2]) do argv[#argv + 1] = a end
+          if json then argv[#argv + 1] = "--json" end
+          local code, out, err = run(argv, env)
+          assert.equal(3, code)
+          assert.equal("empirical gate: " .. case[4] .. "\n", err)
+          if json then
+            local want = { kind = "config", message = case[4] }
+            for k, v in pairs(case[5]) do want[k] = v end
+            assert.same({ verdict = "invalid", exit_code = 3, runs = {}, cancelled = {}, error = want },
+                        cjson.decode(out))
+            assert.is_true(validate(out))
+          else
+            assert.equal("", out)
+          end
+          assert.is_false(exists(junit))
+          assert.is_false(exists(summary))
+        end
+        assert.equal(0, #fake:log())
+      end)
+    end
+  end)
+
+  describe("a report the gate could not write at its end", function()
+    local summary
+    before_each(function()
+      summary = os.tmpname()
+      fake:scenario { tests = { { name = "a", outcome = "passed" } } }
+    end)
+    after_each(function() os.remove(summary) end)
+
+    it("the closing line, the step summary and --json say the same: passed, but exit 3, and why", function()
+      local code, out, err = run({ "gate", "--environment", "staging", "--junit", "/dev/full", "--interval", "0.05" },
+                                 { GITHUB_STEP_SUMMARY = summary })
+      assert.equal(3, code, err)
+      local line = "could not write the JUnit report (--junit /dev/full): No space left on device"
+      assert.truthy(err:find("\nempirical gate: " .. line .. "\n", 1, true), err)
+      assert.equal("\nrelease gate: passed, but the JUnit report could not be written (exit 3)\n",
+                   out:match("\n[^\n]*\n$"))
+      local md = helper.read_file(summary)
+      assert.equal("## Empirical release gate: passed (exit 3)\n", md:match("^[^\n]*\n"))
+      assert.truthy(md:find("\n" .. line .. ", so the gate exits 3.\n", 1, true), md)
+      code, out = run({ "gate", "--environment", "staging", "--junit", "/dev/full", "--interval", "0.05", "--json" })
+      assert.equal(3, code)
+      local doc = cjson.decode(out)
+      assert.equal("passed", doc.verdict)
+      assert.equal(3, doc.exit_code)
+      assert.same({ kind = "io", message = line, flag = "junit" }, doc.error)
+      assert.equal(1, #doc.runs)
+      assert.is_true(validate(out))
+    end)
+
+    it("both: the closing line names both, --json's error both", function()
+      local code, out = run({ "gate", "--environment", "staging", "--junit", "/dev/full", "--interval", "0.05" },
+                            { GITHUB_STEP_SUMMARY = "/dev/full" })
+      assert.equal(3, code)
+      assert.equal("\nrelease gate: passed, but the JUnit report and the step summary could not be written " ..
+                   "(exit 3)\n", out:match("\n[^\n]*\n$"))
+      code, out = run({ "gate", "--environment", "staging", "--junit", "/dev/full", "--interval", "0.05", "--json" },
+                      { GITHUB_STEP_SUMMARY = "/dev/full" })
+      assert.equal(3, code)
+      local doc = cjson.decode(out)
+      assert.same({ kind = "io", flag = "junit", variable = "GITHUB_STEP_SUMMARY",
+                    message = "could not write the JUnit report (--junit /dev/full): No space left on device; " ..
+                              "could not write the step summary (GITHUB_STEP_SUMMARY=/dev/full): " ..
+                              "No space left on device" }, doc.error)
+    end)
+
+    it("a failing gate keeps its exit code and its closing line", function()
+      fake:scenario { tests = { { name = "a", outcome = "failed" } } }
+      local code, out = run { "gate", "--environment", "staging", "--junit", "/dev/full", "--interval", "0.05",
+                              "--json" }
+      assert.equal(1, code)
+      local doc = cjson.decode(out)
+      assert.equal(1, doc.exit_code)
+      assert.is_nil(doc.error)
+    end)
   end)
 end)
