@@ -72,28 +72,24 @@ describe("the command's words", function()
     end
   end)
 
-  it("the gate: the same line, every lane invalid in --json and JUnit, exit 3", function()
+  it("the gate: the same line, no runs and no JUnit file, --json's error naming the variable, exit 3", function()
     local junit = os.tmpname()
+    os.remove(junit)
     local code, out, err = run({ "gate", "--environment", "staging", "--run", "4", "--json", "--junit", junit },
                                { EMPIRICALRUN_API_URL = "http://example.com", EMPIRICALRUN_PROJECT = "acme" })
     assert.equal(3, code)
     assert.equal("empirical gate: EMPIRICALRUN_API_URL " .. PLAIN .. "\n", err)
-    local result = cjson.decode(out)
-    assert.equal("invalid", result.verdict)
-    assert.equal(2, #result.runs)
-    for _, r in ipairs(result.runs) do
-      assert.equal("invalid", r.outcome)
-      assert.same({ kind = "config", message = "EMPIRICALRUN_API_URL " .. PLAIN }, r.error)
-    end
-    local xml = helper.read_file(junit)
-    os.remove(junit)
-    assert.truthy(xml:find("EMPIRICALRUN_API_URL is plain http", 1, true), xml)
-    speaks_no_library(out .. err .. xml)
+    assert.same({ verdict = "invalid", exit_code = 3, runs = {}, cancelled = {},
+                  error = { kind = "config", message = "EMPIRICALRUN_API_URL " .. PLAIN,
+                            variable = "EMPIRICALRUN_API_URL" } }, cjson.decode(out))
+    assert.is_nil(io.open(junit))
+    speaks_no_library(out .. err)
     code, out, err = run({ "gate", "--environment", "staging" }, { EMPIRICALRUN_KEY = false,
                                                                   EMPIRICALRUN_PROJECT = "acme" })
     assert.equal(3, code)
     assert.equal("empirical gate: " .. NO_KEY .. "\n", err)
-    assert.equal("staging: invalid (exit 3)\nrelease gate: invalid (exit 3)\n", out)
+    assert.equal("", out)
+    assert.equal(0, #fake:log())
   end)
 
   it("plain http to loopback (the fake) is accepted", function()
@@ -139,7 +135,7 @@ describe("the command's words", function()
       local code, out, err = run { "wait", "1", "--interval", "0.0001" }
       assert.equal(3, code)
       assert.equal("", out)
-      assert.equal("empirical wait: --interval: '0.0001' is not a number of seconds, at least 0.001\n" ..
+      assert.equal("empirical wait: --interval: '0.0001' is below the 0.001 s minimum\n" ..
                    "Run 'empirical wait --help' for usage.\n", err)
     end)
   end)
@@ -241,7 +237,9 @@ describe("the command's words", function()
                                  EMPIRICALRUN_TOKEN = "EMPIRICALRUN_KEY", EMPIRICAL_KEY = "EMPIRICALRUN_KEY",
                                  EMPIRICALRUN_API_ULR = "EMPIRICALRUN_API_URL", EMPIRICAL_PROJECT = "EMPIRICALRUN_PROJECT",
                                  EMPIRICALRUN_DASHBOARD = "EMPIRICALRUN_DASHBOARD_URL", EMPIRICALRUN_DEBUG = "EMPIRICAL_DEBUG",
-                                 empirical_debug = "EMPIRICAL_DEBUG" } do
+                                 empirical_debug = "EMPIRICAL_DEBUG", EMPIRICAL_RUN_KEY = "EMPIRICALRUN_KEY",
+                                 EMPIRICAL_RUN_API_URL = "EMPIRICALRUN_API_URL", EMPIRICAL_RUNKEY = "EMPIRICALRUN_KEY",
+                                 EMPIRICAL_RUN_PROJECT = "EMPIRICALRUN_PROJECT" } do
         assert.equal(meant, words.meant(typo), typo)
       end
       assert.is_nil(words.meant("EMPIRICAL_FROBNICATE"))

@@ -1,11 +1,15 @@
 --- empirical.cli.args: argv -> options, by the tables of empirical.cli.commands.
 --
--- parse(command, argv, first, getenv) -> opts or nil, message. opts holds
+-- parse(command, argv, first, getenv) -> opts, or nil, message, source:
+-- source names what the message is about as the user set it ({flag =
+-- "shards"} or {variable = "EMPIRICALRUN_DASHBOARD_URL"}; {} when neither,
+-- like a missing positional), for --json's error document. opts holds
 -- each flag of the command under its name with "-" as "_" (lists as arrays,
 -- switches as booleans, values as checked), opts.args the positionals, and
 -- opts.given[name] for the flags given on the line. Rules: `--flag value` or
 -- `--flag=value`; a value never starts with "--" unless written
--- `--flag=--value`; `--` ends the flags; an unknown flag gets "did you mean".
+-- `--flag=--value`; `--` ends the flags; an unknown flag gets "did you mean";
+-- --environment and --run refuse a value given twice (one run each).
 local commands = require("empirical.cli.commands")
 
 local M = {}
@@ -38,6 +42,17 @@ function M.closest(word, names)
   if best and best_d <= math.max(1, math.min(3, floor(#word / 3))) then return best end
 end
 
+--- A URL as it may be echoed in an error: its user information masked
+-- (https://me:secret@host -> https://me:***@host, https://token@host ->
+-- https://***@host), anything else as is.
+function M.masked_url(text)
+  text = tostring(text)
+  local head, userinfo, tail = text:match("^(%a[%w+.-]*://)([^/?#]*)@(.*)$")
+  if not head then return text end
+  local user = userinfo:match("^([^:]*):")
+  return head .. (user and (user .. ":***") or "***") .. "@" .. tail
+end
+
 local UNIT = { s = 1, m = 60, h = 3600 }
 
 --- "90", "90s", "30m", "1h30m", "2.5m" -> seconds (> 0), or nil.
@@ -62,18 +77,31 @@ local function whole(text, min)
   return n
 end
 
--- Each check: value text -> value, or nil and what was expected.
+-- What tonumber reads as a decimal: 5, .5, 1e2 (not hex, inf, nan or a
+-- sign), or nil.
+local function decimal(v)
+  return v:match("^[%d.]+[eE]?[+-]?%d*$") and v:match("%d") and tonumber(v) or nil
+end
+
+-- Each check: value text -> value, or nil and what was expected (or nil,
+-- nil and the whole problem, when "is not ..." does not say it).
 local CHECKS = {
   text = function(v) return v end,
   duration = function(v)
     return M.duration(v), "a positive duration like 90, 90s, 30m or 1h30m"
   end,
   seconds = function(v, flag)
-    -- What tonumber reads as a decimal: 5, .5, 1e2 (not hex, inf or nan).
-    local n = v:match("^[%d.]+[eE]?[+-]?%d*$") and v:match("%d") and tonumber(v)
+    local n = decimal(v)
     local min = flag.min or 0
     if n and n >= min and n > 0 and n < huge then return n end
+    if n and flag.min and n < min then return nil, nil, ("is below the %s s minimum"):format(flag.min) end
     return nil, flag.min and ("a number of seconds, at least " .. flag.min) or "a positive number of seconds"
+  end,
+  -- A rate (fake --speed): how many times faster than real time.
+  rate = function(v)
+    local n = decimal(v)
+    if n and n > 0 and n < huge then return n end
+    return nil, "a positive rate, like 10 (ten times faster)"
   end,
   template = function(v)
     local ok = v:lower():match("^https?://[^/?#]") and v:find("{id}", 1, true)
@@ -95,22 +123,40 @@ local CHECKS = {
   end,
 }
 
--- where: what the value came from, "--name" or a variable.
-local function check(flag, name, text, where)
-  where = where or ("--" .. name)
-  local value, expected = CHECKS[flag.check or "text"](text, flag)
-  if value == nil then return nil, ("%s: '%s' is not %s"):format(where, text, expected) end
-  return value
+-- The check a flag's value gets, where its row in empirical.cli.commands
+-- says another: fake's --speed is a rate, not seconds.
+local CHECK_OF = { speed = "rate" }
+
+-- A value as echoed in an error: a link's user information masked.
+local ECHO = { template = M.masked_url }
+
+-- where: what the value came from, variable or nil (the flag --name).
+-- Returns the value, or nil, the problem and its source.
+local function check(flag, name, text, variable)
+  local how = CHECK_OF[name] or flag.check or "text"
+  local value, expected, problem = CHECKS[how](text, flag)
+  if value ~= nil then return value end
+  local shown = (ECHO[how] or tostring)(text)
+  return nil, ("%s: '%s' %s"):format(variable or ("--" .. name), shown, problem or ("is not " .. expected)),
+         variable and { variable = variable } or { flag = name }
 end
 
 -- The poll interval is spent within the deadline: a longer one would poll
--- once, at the end. texts: the values as written, by flag name.
+-- once, at the end. Only an interval that was given is refused; the
+-- default is lowered to the deadline. texts: the values as written, by flag name.
 local function check_interval(o, texts)
-  if o.interval and o.timeout and o.interval > o.timeout then
-    return ("--interval: '%s' is longer than the deadline (--timeout %s, %s s): at most %s"):format(
-      texts.interval, texts.timeout, ("%.15g"):format(o.timeout), ("%.15g"):format(o.timeout))
+  if not (o.interval and o.timeout and o.interval > o.timeout) then return end
+  if not o.given.interval then
+    o.interval = o.timeout
+    return
   end
+  return ("--interval: '%s' is longer than the deadline (--timeout %s, %s s): at most %s"):format(
+    texts.interval, texts.timeout, ("%.15g"):format(o.timeout), ("%.15g"):format(o.timeout))
 end
+
+-- The list flags whose values name one run each: a value given twice would
+-- trigger or follow the same thing twice.
+local UNIQUE = { environment = true, run = true }
 
 --- The flags of a command: name -> flag row (with this command's help).
 function M.flags_of(command)
@@ -159,11 +205,12 @@ function M.parse(command, argv, first, getenv)
       if not flag or not word:match("^%-%-") then
         local near = M.closest(name, order)
         local hint = near and ("; did you mean --" .. near .. "?") or ""
-        return nil, ("unknown flag %s%s"):format(word:match("^[^=]*"), hint)
+        return nil, ("unknown flag %s%s"):format(word:match("^[^=]*"), hint), { flag = name }
       end
+      local source = { flag = name }
       if flag.kind == "switch" then
-        if inline then return nil, ("--%s takes no value"):format(name) end
-        if o.given[name] then return nil, ("--%s given twice"):format(name) end
+        if inline then return nil, ("--%s takes no value"):format(name), source end
+        if o.given[name] then return nil, ("--%s given twice"):format(name), source end
         o[key(name)] = true
       else
         local text = inline
@@ -171,17 +218,27 @@ function M.parse(command, argv, first, getenv)
           text = argv[i + 1]
           if text == nil or text:match("^%-%-") then
             return nil, ("--%s needs a value (%s)%s"):format(name, flag.arg,
-              text and (" and '%s' is a flag; write --%s=%s if that is the value"):format(text, name, text) or "")
+              text and (" and '%s' is a flag; write --%s=%s if that is the value"):format(text, name, text) or ""),
+              source
           end
           i = i + 1
         end
-        local value, problem = check(flag, name, text)
-        if value == nil then return nil, problem end
+        local value, problem, from = check(flag, name, text)
+        if value == nil then return nil, problem, from end
         texts[name] = text
         if flag.kind == "list" then
-          table.insert(o[key(name)], value)
+          local list = o[key(name)]
+          if UNIQUE[name] then
+            for _, seen in ipairs(list) do
+              if seen == value then
+                return nil, ("--%s %s given twice"):format(name, require("empirical.cli.words").shown(text)),
+                       source
+              end
+            end
+          end
+          list[#list + 1] = value
         elseif o.given[name] then
-          return nil, ("--%s given twice"):format(name)
+          return nil, ("--%s given twice"):format(name), source
         else
           o[key(name)] = value
         end
@@ -199,8 +256,8 @@ function M.parse(command, argv, first, getenv)
       if from_env == "" then from_env = nil end
       local text = from_env or flag.default
       if text then
-        local value, problem = check(flag, name, text, from_env and flag.env)
-        if value == nil then return nil, problem end
+        local value, problem, from = check(flag, name, text, from_env and flag.env)
+        if value == nil then return nil, problem, from end
         texts[name] = text
         o[key(name)] = value
         if from_env then o.from_env[key(name)] = flag.env end
@@ -210,21 +267,25 @@ function M.parse(command, argv, first, getenv)
     end
   end
   local too_long = check_interval(o, texts)
-  if too_long then return nil, too_long end
+  if too_long then return nil, too_long, { flag = "interval" } end
   local spec = command.args
-  if not spec and #o.args > 0 then return nil, ("unexpected argument '%s'"):format(o.args[1]) end
+  if not spec and #o.args > 0 then return nil, ("unexpected argument '%s'"):format(o.args[1]), {} end
   if spec then
-    if #o.args < (spec.min or 0) then return nil, ("give %s"):format(spec.arg) end
-    if spec.max and #o.args > spec.max then return nil, ("unexpected argument '%s'"):format(o.args[spec.max + 1]) end
+    if #o.args < (spec.min or 0) then return nil, ("give %s"):format(spec.arg), {} end
+    if spec.max and #o.args > spec.max then
+      return nil, ("unexpected argument '%s'"):format(o.args[spec.max + 1]), {}
+    end
+    local seen = {}
     for n, text in ipairs(o.args) do
       local value, expected = CHECKS[spec.check](text, spec)
-      if value == nil then return nil, ("%s: '%s' is not %s"):format(spec.arg, text, expected) end
-      o.args[n] = value
+      if value == nil then return nil, ("%s: '%s' is not %s"):format(spec.arg, text, expected), {} end
+      if seen[value] then return nil, ("%s %s given twice"):format(spec.arg, text), {} end
+      seen[value], o.args[n] = true, value
     end
   end
   if command.needs then
     local ok = NEEDS[command.needs](o)
-    if ok ~= true then return nil, ok end
+    if ok ~= true then return nil, ok, command.needs == "environment" and { flag = "environment" } or {} end
   end
   return o
 end

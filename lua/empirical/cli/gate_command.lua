@@ -85,8 +85,9 @@ function M.preflight(o, ctx, fields)
   end
 end
 
--- The closing lines: one per lane, then the verdict.
-local function closing(result)
+-- The closing lines: one per lane, then the verdict. unwritten: the
+-- reports that could not be written, when that alone makes the exit 3.
+local function closing(result, unwritten)
   local render = require("empirical.cli.render")
   local lines = {}
   for _, run in ipairs(result.runs) do
@@ -99,7 +100,8 @@ local function closing(result)
                                #ids > 0 and (", run " .. table.concat(ids, " then re-run ")) or "",
                                last and last.url and ("  " .. last.url) or "")
   end
-  lines[#lines + 1] = format("release gate: %s (exit %d)", result.verdict, result.exit_code)
+  lines[#lines + 1] = format("release gate: %s%s (exit %d)", result.verdict,
+                             unwritten and (", but " .. unwritten .. " could not be written") or "", result.exit_code)
   return table.concat(lines, "\n")
 end
 
@@ -123,18 +125,6 @@ local function worded(client, o)
   end })
 end
 
--- The gate's result when no client could be made: every lane refused with
--- the command's line (what empirical.gate.run does, in these words).
-local function refused(opts, err)
-  local lanes = {}
-  for _, env in ipairs(opts.environments) do lanes[#lanes + 1] = { label = env, environment = env } end
-  for _, id in ipairs(opts.runs) do
-    lanes[#lanes + 1] = { label = format("run %d", id), given = true, attempts = { { id = id, kind = "given" } } }
-  end
-  for _, lane in ipairs(lanes) do lane.attempts, lane.err, lane.outcome = lane.attempts or {}, err, "invalid" end
-  return require("empirical.cli.render").result({ opts = opts, cancelled = {} }, lanes)
-end
-
 function M.run(o, ctx)
   local empirical = require("empirical")
   local gate = require("empirical.gate")
@@ -142,6 +132,11 @@ function M.run(o, ctx)
   local progress = require("empirical.cli.progress")
   local problem = M.preflight(o, ctx, M.trigger_fields(o))
   if problem then return ctx:input_error(commands.COMMAND.gate, problem) end
+  -- A setting the client refuses (no key, a bad --api-url) is an input
+  -- error like the others: one line naming it, no runs, no reports, and in
+  -- --json the error with its flag or variable (what the other commands do).
+  local client, refusal = ctx:client(o)
+  if not client then return ctx:failed(refusal, "gate") end
   empirical.catch_signals()
   local live, width = ctx:live(o.progress, ctx.err)
   local p = progress.new(ctx.err, live, width)
@@ -155,44 +150,50 @@ function M.run(o, ctx)
   if not (o.project_slug or (o.dashboard_url and not o.dashboard_url:find("{project}", 1, true))) then
     p.say("(no dashboard links: set EMPIRICALRUN_PROJECT or --project-slug)")
   end
-  local client, refusal = ctx:client(o)
-  local result, lanes
-  if client then
-    opts.client = worded(client, o)
-    local words = require("empirical.cli.words")
-    local reword = function(err, answered)
-      if not answered then words.reword_unreachable({ err }, o) end
-      words.reword_may_exist(err)
+  opts.client = worded(client, o)
+  local words = require("empirical.cli.words")
+  local reword = function(err, answered)
+    if not answered then words.reword_unreachable({ err }, o) end
+    words.reword_may_exist(err)
+  end
+  local result, lanes = gate.run(opts, { say = p.say, poll = p.poll, reword = reword })
+  client:close()
+  -- The gate's own deadline (not a wait's) in the same words, in what is published.
+  for i, lane in ipairs(lanes) do
+    if lane.err and not lane.err.worded and words.reword_wait({ lane.err }, o) and lane.err.worded then
+      result.runs[i].error.message = lane.err.message
     end
-    result, lanes = gate.run(opts, { say = p.say, poll = p.poll, reword = reword })
-    client:close()
-    -- The gate's own deadline (not a wait's) in the same words, in what is published.
-    for i, lane in ipairs(lanes) do
-      if lane.err and not lane.err.worded and words.reword_wait({ lane.err }, o) and lane.err.worded then
-        result.runs[i].error.message = lane.err.message
-      end
-    end
-  else
-    p.say("empirical gate: " .. refusal.message)
-    result, lanes = refused(opts, refusal)
   end
   opts.client = nil
   p.close()
   -- A report CI reads that could not be written (a full disk: the paths
-  -- were checked before the start) fails a gate that passed: exit 3.
-  local code = result.exit_code
-  local function unwritten(what, err)
-    ctx:say(format("empirical gate: could not write %s: %s", what, tostring(err)))
-    if code == 0 then code = commands.CODE.usage end
+  -- were checked before the start) fails a gate that passed: exit 3, set
+  -- in the result at once, so that what is written after (the step
+  -- summary, JSON, the closing line) says the exit the command returns.
+  local passed, failures, names = result.exit_code == 0, {}, {}
+  local function unwritten(what, where, err, source)
+    local line = format("could not write %s (%s): %s", what, where, tostring(err))
+    ctx:say("empirical gate: " .. line)
+    if not passed then return end
+    result.exit_code = commands.CODE.usage
+    failures[#failures + 1], names[#names + 1] = line, what
+    result.error = result.error or { kind = "io" }
+    result.error.message = table.concat(failures, "; ")
+    for k, v in pairs(source) do result.error[k] = v end
   end
   if o.junit then
     local ok, err = write_file(o.junit, publish.junit(result, lanes, opts))
-    if not ok then unwritten("the JUnit report (--junit " .. o.junit .. ")", err) end
+    if not ok then unwritten("the JUnit report", "--junit " .. words.shown(o.junit), err, { flag = "junit" }) end
   end
   local summary = ctx.getenv("GITHUB_STEP_SUMMARY")
   if summary and summary ~= "" then
-    local ok, err = write_file(summary, publish.markdown(result), "a")
-    if not ok then unwritten("the step summary (GITHUB_STEP_SUMMARY=" .. summary .. ")", err) end
+    local text = publish.markdown(result)
+    if #failures > 0 then text = text .. format("\n%s, so the gate exits %d.\n", failures[1], result.exit_code) end
+    local ok, err = write_file(summary, text, "a")
+    if not ok then
+      unwritten("the step summary", "GITHUB_STEP_SUMMARY=" .. words.shown(summary), err,
+                { variable = "GITHUB_STEP_SUMMARY" })
+    end
   end
   local stream = o.json and ctx.err or ctx.out
   if ctx.getenv("GITHUB_ACTIONS") == "true" then
@@ -206,13 +207,12 @@ function M.run(o, ctx)
     ctx:say(format("interrupted by %s; cancelled: %s%s", result.signal, #ids > 0 and table.concat(ids, ", ") or "none",
                    #maybe > 0 and ("; not cancelled, a run may exist: " .. table.concat(maybe, ", ")) or ""))
   end
-  result.exit_code = code
   if o.json then
     ctx:document(publish.json(result))
   else
-    ctx.out:write(closing(result), "\n")
+    ctx.out:write(closing(result, #names > 0 and table.concat(names, " and ") or nil), "\n")
   end
-  return code
+  return result.exit_code
 end
 
 return M

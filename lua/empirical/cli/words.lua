@@ -157,6 +157,7 @@ local FIELD_FLAG = {
   build = function(params, _, key)
     local flag = key and BUILD_FLAG[key]
     local value = flag and type(params.build) == "table" and params.build[key]
+    if value and key == "url" then value = args.masked_url(value) end
     return flag and ("--" .. flag .. (value and (" " .. M.shown(value)) or "")) or
            "--build-url/--commit/--branch/--build-version"
   end,
@@ -238,11 +239,13 @@ end
 
 -- Unknown variables ------------------------------------------------------------
 
--- A name without its EMPIRICAL / EMPIRICALRUN prefix and its underscores:
--- EMPIRICAL_API_URL and EMPIRICALRUN_APIURL are both "APIURL".
+-- A name without its EMPIRICAL / EMPIRICALRUN prefix (also written
+-- EMPIRICAL_RUN, after the vendor's domain empirical.run) and its
+-- underscores: EMPIRICAL_API_URL, EMPIRICALRUN_APIURL and
+-- EMPIRICAL_RUN_API_URL are all "APIURL".
 local function stem(name)
   local upper = name:upper()
-  local rest = upper:match("^EMPIRICALRUN(.*)$") or upper:match("^EMPIRICAL(.*)$") or upper
+  local rest = upper:match("^EMPIRICAL_?RUN_?(.*)$") or upper:match("^EMPIRICAL(.*)$") or upper
   return (rest:gsub("_", ""))
 end
 
