@@ -168,6 +168,98 @@ describe("the command's output", function()
     end)
   end)
 
+  describe("JUnit without a Playwright report", function()
+    -- What a CI's test history keys a testcase by, for each testcase.
+    local function identities(suite)
+      local out = {}
+      for _, case in ipairs(children(suite, "testcase")) do
+        if #children(case, "error") == 0 then   -- a run that ended in error also has its no-verdict case
+          out[#out + 1] = table.concat({ case.attr.classname, case.attr.name, case.attr.file or "-" }, " | ")
+        end
+      end
+      table.sort(out)
+      return out
+    end
+
+    it("names each test as its report does (file as classname, › path, [project]), only without the line",
+       function()
+      local code, _, err, _, suites = gate { "--environment", "staging" }
+      assert.equal(1, code, err)
+      local with = identities(suites[1])
+      assert.truthy(with[1]:find("tests/cart.spec.ts | cart › adds an item [chromium] | tests/cart.spec.ts", 1, true),
+                    with[1])
+      for _, scenario in ipairs { { report = 500 }, { report = 404 }, { report = "malformed" }, { report = "none" },
+                                  { end_state = "error" } } do
+        fake:reset()
+        fake:scenario(scenario)
+        local _, _, err2, _, without = gate { "--environment", "staging" }
+        assert.same(with, identities(without[1]), err2)
+        for _, case in ipairs(children(without[1], "testcase")) do
+          assert.is_nil(case.attr.line)
+          assert.is_nil(case.attr.name:find(" > ", 1, true), case.attr.name)
+        end
+      end
+    end)
+
+    it("counts a test failing in one project and fixed in the other once each, the re-run's report missing",
+       function()
+      fake:scenario { tests = {
+        { name = "checkout > pays with card", outcome = "failed", project = "firefox" },
+        { name = "checkout > pays with card", outcome = "failed", project = "chromium", fixed_on_rerun = true },
+        { name = "cart > adds an item", outcome = "passed" },
+      } }
+      fake:script { method = "GET", path = "/reports/2.json", status = 500, body = "oops", times = 5 }
+      local code, out, err, md, suites = gate { "--environment", "staging", "--rerun-failed", "1", "--json" }
+      assert.equal(1, code, err)
+      assert.matches("run 2: the Playwright report could not be fetched", err, 1, true)
+      assert.same({ total = 3, passed = 1, failed = 1, flaky = 1, skipped = 0 }, cjson.decode(out).runs[1].counts)
+      assert.truthy(md:find("| staging | ❌ failed | 1 | 1 | 1 | 0 | 3 | ", 1, true), md)
+      local suite = suites[1]
+      assert.same({ "3", "1" }, { suite.attr.tests, suite.attr.failures })
+      for _, case in ipairs(children(suite, "testcase")) do
+        assert.equal(case.attr.name == "checkout › pays with card [firefox]", #children(case, "failure") == 1,
+                     case.attr.name)
+        assert.truthy(case.attr.line, case.attr.name)   -- the run's report gave it
+      end
+      assert.same({ "tests/cart.spec.ts | cart › adds an item [chromium] | tests/cart.spec.ts",
+                    "tests/checkout.spec.ts | checkout › pays with card [chromium] | tests/checkout.spec.ts",
+                    "tests/checkout.spec.ts | checkout › pays with card [firefox] | tests/checkout.spec.ts" },
+                  identities(suite))
+    end)
+
+    it("a run's report missing and its re-run's there: one identity per test", function()
+      fake:script { method = "GET", path = "/reports/1.json", status = 500, body = "oops", times = 5 }
+      local code, _, err, _, suites = gate { "--environment", "staging", "--rerun-failed", "1" }
+      assert.equal(0, code, err)
+      local ids = identities(suites[1])
+      assert.equal(6, #ids)
+      for _, id in ipairs(ids) do assert.matches("^tests/[%w-]+%.spec%.ts | [^>]+ %[chromium%] | tests/", id) end
+      local fixed = {}
+      for _, case in ipairs(children(suites[1], "testcase")) do
+        if case.attr.name == "checkout › pays with card [chromium]" then fixed[#fixed + 1] = case end
+      end
+      assert.equal(1, #fixed)
+      assert.equal("failed in run 1; then passed in re-run 2", children(fixed[1], "system-out")[1][1])
+    end)
+  end)
+
+  it("the step summary keeps the backticks of a message, in a code span", function()
+    fake:scenario { tests = { { name = "a > quotes", outcome = "failed", message = "Error: expected `a` got ``b`` <i>" } } }
+    local code, _, err, md = gate { "--environment", "staging" }
+    assert.equal(1, code, err)
+    assert.truthy(md:find(": ```Error: expected `a` got ``b`` <i>```", 1, true), md)
+    local publish = require("empirical.cli.publish")
+    local function item(message)
+      local text = publish.markdown { verdict = "failed", exit_code = 1, cancelled = {}, runs = { {
+        label = "s", outcome = "failed", exit_code = 1, counts = {}, attempts = { { id = 1, kind = "run",
+        failed_tests = { { title = "t", path = { "t" }, message = message } }, flaky_tests = {} } } } } }
+      return text:match("\n%- t: (.-)\n")
+    end
+    assert.equal("`plain`", item("plain"))
+    assert.equal("`` `start and end` ``", item("`start and end`"))
+    assert.equal("``  a`b  ``", item(" a`b "))   -- CommonMark strips one space at each end
+  end)
+
   it("the step summary gives each environment's note its own paragraph", function()
     fake:scenario { pending_seconds = 1e6 }
     local code, _, err, md = gate { "--environment", "staging", "--environment", "production", "--timeout", "1s",
