@@ -295,8 +295,8 @@ describe("parse_report's shape decisions", function()
     assert.equal(7, odd.duration)   -- only the number counts
     assert.is_true(huge.duration > 1e308 and huge.duration < math.huge, tostring(huge.duration))   -- inf is no duration
     -- and JUnit's time stays a finite number
-    local report = require("empirical.report")
-    local xml = assert(report.junit_suites { { name = "staging", attempts = { {
+    local junit = require("empirical.report")
+    local xml = assert(junit.junit_suites { { name = "staging", attempts = { {
       detail = { testRun = { id = 1, state = "ended", total_count = 3, success_count = 2, failed_count = 1 } },
       report = r } } } })
     local path = os.tmpname()
