@@ -168,6 +168,98 @@ describe("the command's output", function()
     end)
   end)
 
+  describe("JUnit without a Playwright report", function()
+    -- What a CI's test history keys a testcase by, for each testcase.
+    local function identities(suite)
+      local out = {}
+      for _, case in ipairs(children(suite, "testcase")) do
+        if #children(case, "error") == 0 then   -- a run that ended in error also has its no-verdict case
+          out[#out + 1] = table.concat({ case.attr.classname, case.attr.name, case.attr.file or "-" }, " | ")
+        end
+      end
+      table.sort(out)
+      return out
+    end
+
+    it("names each test as its report does (file as classname, › path, [project]), only without the line",
+       function()
+      local code, _, err, _, suites = gate { "--environment", "staging" }
+      assert.equal(1, code, err)
+      local with = identities(suites[1])
+      assert.truthy(with[1]:find("tests/cart.spec.ts | cart › adds an item [chromium] | tests/cart.spec.ts", 1, true),
+                    with[1])
+      for _, scenario in ipairs { { report = 500 }, { report = 404 }, { report = "malformed" }, { report = "none" },
+                                  { end_state = "error" } } do
+        fake:reset()
+        fake:scenario(scenario)
+        local _, _, err2, _, without = gate { "--environment", "staging" }
+        assert.same(with, identities(without[1]), err2)
+        for _, case in ipairs(children(without[1], "testcase")) do
+          assert.is_nil(case.attr.line)
+          assert.is_nil(case.attr.name:find(" > ", 1, true), case.attr.name)
+        end
+      end
+    end)
+
+    it("counts a test failing in one project and fixed in the other once each, the re-run's report missing",
+       function()
+      fake:scenario { tests = {
+        { name = "checkout > pays with card", outcome = "failed", project = "firefox" },
+        { name = "checkout > pays with card", outcome = "failed", project = "chromium", fixed_on_rerun = true },
+        { name = "cart > adds an item", outcome = "passed" },
+      } }
+      fake:script { method = "GET", path = "/reports/2.json", status = 500, body = "oops", times = 5 }
+      local code, out, err, md, suites = gate { "--environment", "staging", "--rerun-failed", "1", "--json" }
+      assert.equal(1, code, err)
+      assert.matches("run 2: the Playwright report could not be fetched", err, 1, true)
+      assert.same({ total = 3, passed = 1, failed = 1, flaky = 1, skipped = 0 }, cjson.decode(out).runs[1].counts)
+      assert.truthy(md:find("| staging | ❌ failed | 1 | 1 | 1 | 0 | 3 | ", 1, true), md)
+      local suite = suites[1]
+      assert.same({ "3", "1" }, { suite.attr.tests, suite.attr.failures })
+      for _, case in ipairs(children(suite, "testcase")) do
+        assert.equal(case.attr.name == "checkout › pays with card [firefox]", #children(case, "failure") == 1,
+                     case.attr.name)
+        assert.truthy(case.attr.line, case.attr.name)   -- the run's report gave it
+      end
+      assert.same({ "tests/cart.spec.ts | cart › adds an item [chromium] | tests/cart.spec.ts",
+                    "tests/checkout.spec.ts | checkout › pays with card [chromium] | tests/checkout.spec.ts",
+                    "tests/checkout.spec.ts | checkout › pays with card [firefox] | tests/checkout.spec.ts" },
+                  identities(suite))
+    end)
+
+    it("a run's report missing and its re-run's there: one identity per test", function()
+      fake:script { method = "GET", path = "/reports/1.json", status = 500, body = "oops", times = 5 }
+      local code, _, err, _, suites = gate { "--environment", "staging", "--rerun-failed", "1" }
+      assert.equal(0, code, err)
+      local ids = identities(suites[1])
+      assert.equal(6, #ids)
+      for _, id in ipairs(ids) do assert.matches("^tests/[%w-]+%.spec%.ts | [^>]+ %[chromium%] | tests/", id) end
+      local fixed = {}
+      for _, case in ipairs(children(suites[1], "testcase")) do
+        if case.attr.name == "checkout › pays with card [chromium]" then fixed[#fixed + 1] = case end
+      end
+      assert.equal(1, #fixed)
+      assert.equal("failed in run 1; then passed in re-run 2", children(fixed[1], "system-out")[1][1])
+    end)
+  end)
+
+  it("the step summary keeps the backticks of a message, in a code span", function()
+    fake:scenario { tests = { { name = "a > quotes", outcome = "failed", message = "Error: expected `a` got ``b`` <i>" } } }
+    local code, _, err, md = gate { "--environment", "staging" }
+    assert.equal(1, code, err)
+    assert.truthy(md:find(": ```Error: expected `a` got ``b`` <i>```", 1, true), md)
+    local publish = require("empirical.cli.publish")
+    local function item(message)
+      local text = publish.markdown { verdict = "failed", exit_code = 1, cancelled = {}, runs = { {
+        label = "s", outcome = "failed", exit_code = 1, counts = {}, attempts = { { id = 1, kind = "run",
+        failed_tests = { { title = "t", path = { "t" }, message = message } }, flaky_tests = {} } } } } }
+      return text:match("\n%- t: (.-)\n")
+    end
+    assert.equal("`plain`", item("plain"))
+    assert.equal("`` `start and end` ``", item("`start and end`"))
+    assert.equal("``  a`b  ``", item(" a`b "))   -- CommonMark strips one space at each end
+  end)
+
   it("the step summary gives each environment's note its own paragraph", function()
     fake:scenario { pending_seconds = 1e6 }
     local code, _, err, md = gate { "--environment", "staging", "--environment", "production", "--timeout", "1s",
@@ -303,6 +395,51 @@ describe("the command's output", function()
       assert.same(render.runs_table(runs), render.runs_table(runs, 200))
     end)
 
+    it("fits every line to a narrow width: columns cut to their least, then left out; id and state never", function()
+      local runs = {}
+      for i = 1, 3 do
+        runs[i] = { id = 1000 + i, state = "cancelling", environment_slug = "staging-eu-west",
+                    test_run_branch = "feature/a-very-long-branch-name", total_count = 1200, success_count = 1100,
+                    failed_count = 90, flaky_count = 5, skipped_count = 5, created_at = "2026-11-30T09:00:54.890Z" }
+      end
+      local function width_of(line) return select(2, line:gsub("[^\128-\191]", "")) end
+      for _, width in ipairs { 70, 60, 50, 40, 30, 24 } do
+        local lines = render.runs_table(runs, width)
+        for i, line in ipairs(lines) do
+          assert.is_true(width_of(line) <= width, width .. ": " .. line)
+          assert.matches(i == 1 and "^ID +STATE" or "^100%d +cancelling", line)
+        end
+      end
+      -- what goes first: the creation time, then the branch...
+      assert.matches("^ID +STATE +ENVIRONMENT +BRANCH +TESTS$", render.runs_table(runs, 60)[1])
+      assert.matches("^ID +STATE +ENVIRONMENT +TESTS$", render.runs_table(runs, 50)[1])
+      assert.matches("^ID +STATE +TESTS$", render.runs_table(runs, 40)[1])
+      assert.matches("^ID +STATE$", render.runs_table(runs, 24)[1])
+      -- narrower than the id and state: those are shown whole, and nothing else
+      assert.same({ "ID    STATE", "1001  cancelling", "1002  cancelling", "1003  cancelling" },
+                  render.runs_table(runs, 5))
+    end)
+
+    it("from `empirical list` on a 60-column terminal, against the fake", function()
+      fake:clock { speed = 0 }
+      local client = helper.client(fake)
+      for _ = 1, 3 do assert(client:trigger { environment = "staging" }) end
+      client:close()
+      local inner = table.concat({ "stty cols 60;", "env", "EMPIRICALRUN_KEY=" .. fake.token,
+                                   "EMPIRICALRUN_API_URL=" .. fake.url, "LUA_PATH=" .. helper.shell_quote(package.path),
+                                   "LUA_CPATH=" .. helper.shell_quote(package.cpath), helper.LUA, "bin/empirical",
+                                   "list" }, " ")
+      local code, out = helper.run({ "env", "-u", "CI", "script", "-qec", inner, "/dev/null" }, {})
+      assert.equal(0, code, out)
+      local lines = {}
+      for line in out:gsub("\r", ""):gmatch("[^\n]+") do lines[#lines + 1] = line end
+      assert.equal(4, #lines, out)
+      for _, line in ipairs(lines) do
+        assert.is_true(select(2, line:gsub("[^\128-\191]", "")) <= 60, line)
+      end
+      assert.matches("^3 +queued +staging", lines[2])
+    end)
+
     it("from `empirical list` against the fake", function()
       fake:clock { speed = 0 }
       local client = helper.client(fake)
@@ -399,6 +536,41 @@ describe("the command's output", function()
       assert.equal(80, select(2, progress.choose("auto", io.stderr, function(k) return k == "COLUMNS" and "0" end)))
     end)
 
+    it("takes COLUMNS when the terminal says it has 0 columns", function()
+      local core = require("empirical.core")
+      local own, isatty = core.terminal_width, core.isatty
+      local function env(k) return k == "COLUMNS" and "60" or nil end
+      local ok, problem = pcall(function()
+        core.isatty = function() return true end
+        for _, zero in ipairs { 0, -1, false } do
+          core.terminal_width = function() return zero end
+          assert.same({ true, 60 }, { progress.choose("auto", io.stderr, env) })
+          assert.equal(60, progress.width(io.stderr, env))
+          assert.equal(80, progress.width(io.stderr, function() return nil end))
+        end
+        core.terminal_width = function() return 132 end
+        assert.equal(132, select(2, progress.choose("auto", io.stderr, env)))   -- the terminal's own wins
+        core.isatty = function() return false end
+        assert.is_nil(progress.width(io.stderr, env))   -- not a terminal: nothing wraps
+      end)
+      core.terminal_width, core.isatty = own, isatty
+      assert(ok, problem)
+    end)
+
+    it("keeps each live line within COLUMNS on a terminal that reports no size", function()
+      fake:scenario { tests = { { name = "a", outcome = "passed" } } }
+      local code, out = in_pty(("os.exit(require('empirical.cli').main({ 'gate', '--environment', 'staging', " ..
+                                "'--environment', 'production', '--interval', '0.05', '--meta', 'x=' .. ('y'):rep(90) }))"),
+                               { EMPIRICALRUN_KEY = fake.token, EMPIRICALRUN_API_URL = fake.url, COLUMNS = "30" })
+      assert.equal(0, code, out)
+      local drawn = 0
+      for line in out:gmatch("\27%[K([^\n]*)") do
+        drawn = drawn + 1
+        assert.is_true(#line <= 30, line)
+      end
+      assert.is_true(drawn > 0, out)
+    end)
+
     it("the gate draws the live line there", function()
       fake:scenario { tests = { { name = "a", outcome = "passed" } } }
       local code, out = in_pty(("os.exit(require('empirical.cli').main({ 'gate', '--environment', 'staging', " ..
@@ -406,6 +578,25 @@ describe("the command's output", function()
                                { EMPIRICALRUN_KEY = fake.token, EMPIRICALRUN_API_URL = fake.url, COLUMNS = "60" })
       assert.equal(0, code, out)
       assert.truthy(out:find("\27[K", 1, true), out)
+    end)
+  end)
+
+  describe("a --run lane", function()
+    it("reads once: `run 1 queued`, not `run 1: run 1 queued`; its re-runs still name the lane", function()
+      local client = helper.client(fake)
+      local id = assert(client:trigger { environment = "staging" }).id
+      client:close()
+      local code, _, err = run { "gate", "--run", tostring(id), "--interval", "0.05", "--rerun-failed", "1" }
+      assert.equal(0, code, err)
+      assert.is_nil(err:find("run 1: run 1", 1, true), err)
+      assert.matches("\nrun 1 queued, 0/6 done", "\n" .. err)
+      assert.matches("\nrun 1 ended: FAILED %(", err)
+      assert.matches("\nrun 1: run 2 ended: PASSED %(", err)
+      assert.equal("run 7 started, 2/6 done, 0 failed",
+                   progress.line("run 7", { testRun = { id = 7, state = "started", total_count = 6, success_count = 2,
+                                                        failed_count = 0 } }))
+      assert.equal("staging: run 7 started, ?/? done, ? failed",
+                   progress.line("staging", { testRun = { id = 7, state = "started" } }))
     end)
   end)
 

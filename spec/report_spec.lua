@@ -425,7 +425,8 @@ describe("the gate's outputs", function()
 
   local result = {
     verdict = "failed", exit_code = 1, cancelled = {},
-    runs = { { label = "staging", given = false, outcome = "failed", exit_code = 1, attempts = { {
+    runs = { { label = "staging", given = false, outcome = "failed", exit_code = 1,
+               counts = { total = 10, passed = 3, failed = 6, flaky = 0, skipped = 1 }, attempts = { {
       id = 12, kind = "run", url = "https://dash.empirical.run/acme/test-runs/12", state = "ended", verdict = "failed",
       counts = { total = 10, passed = 3, failed = 6, flaky = 0, skipped = 1 },
       failed_tests = { V147.failed[1], { title = "a, b: 100%", path = { "a, b: 100%" }, file = "x:y.spec.ts", line = 3,
@@ -616,5 +617,141 @@ describe("JUnit from a run's Playwright report", function()
     local cases = children(suite, "testcase")
     assert.same({ "cart > adds an item", "staging" }, { cases[1].attrs.name, cases[1].attrs.classname })
     assert.same({ "2", "1" }, { suite.attrs.tests, suite.attrs.failures })
+  end)
+end)
+
+-- A test keeps one identity in a CI's history whether or not a report could
+-- be had: summary items that carry the test's file and project (the vendor's
+-- do) name it as the report does, only without the line.
+describe("JUnit identity without a report", function()
+  local report = require("empirical.report")
+
+  local function item(name, status, project, extra)
+    local it_ = { name = name, status = status, file = "tests/checkout.spec.ts", project = project }
+    for k, v in pairs(extra or {}) do it_[k] = v end
+    return it_
+  end
+  local function entry(project, outcome, status, extra)
+    local e = { title = "pays with card", path = { "checkout", "pays with card" }, file = "tests/checkout.spec.ts",
+                line = 6, column = 5, project = project, outcome = outcome, status = status, retries = 0 }
+    for k, v in pairs(extra or {}) do e[k] = v end
+    return e
+  end
+  local function parsed(tests)
+    local r = { tests = tests, passed = {}, failed = {}, flaky = {}, skipped = {}, errors = {} }
+    local into = { expected = r.passed, unexpected = r.failed, flaky = r.flaky, skipped = r.skipped }
+    for _, e in ipairs(tests) do table.insert(into[e.outcome], e) end
+    return r
+  end
+  local function cases_of(attempts)
+    local xml = assert(report.junit_suites { { name = "staging", attempts = attempts } })
+    local suite = children(parse_xml(xml), "testsuite")[1]
+    return children(suite, "testcase"), suite
+  end
+  local function identity(case) return { case.attrs.classname, case.attrs.name, case.attrs.file } end
+
+  it("names a test from its summary item as its report would, without the line", function()
+    local d = detail({ total_count = 2, success_count = 0, failed_count = 2 },
+                     { item("checkout > pays with card", "failed", "chromium", { duration = 1500 }),
+                       item("checkout > pays with card", "failed", "firefox") })
+    local without = cases_of { { detail = d } }
+    local with = cases_of { { detail = d, report = parsed { entry("chromium", "unexpected", "failed"),
+                                                            entry("firefox", "unexpected", "failed") } } }
+    assert.equal(2, #without)
+    for i, project in ipairs { "chromium", "firefox" } do
+      assert.same({ "tests/checkout.spec.ts", "checkout › pays with card [" .. project .. "]",
+                    "tests/checkout.spec.ts" }, identity(without[i]))
+      assert.same(identity(with[i]), identity(without[i]))
+      assert.is_nil(without[i].attrs.line)
+      assert.equal("6", with[i].attrs.line)
+    end
+    assert.equal("1.500", without[1].attrs.time)
+    -- an item without a project keeps the run's name and the suite's classname
+    local plain = cases_of { { detail = detail({ total_count = 1, failed_count = 1 },
+                                               { { name = "checkout > pays with card", status = "failed" } }) } }
+    assert.same({ "staging", "checkout > pays with card" }, { plain[1].attrs.classname, plain[1].attrs.name })
+  end)
+
+  it("shows one identity per test when one attempt's report is missing and another's is there", function()
+    local first = detail({ id = 12, total_count = 3, success_count = 1, failed_count = 2 },
+                         { item("checkout > pays with card", "failed", "chromium"),
+                           item("checkout > pays with card", "failed", "firefox"),
+                           item("checkout > pays with cash", "passed", "chromium") })
+    local rerun = detail({ id = 13, total_count = 2, success_count = 1, failed_count = 1 },
+                         { item("checkout > pays with card", "failed", "firefox"),
+                           item("checkout > pays with card", "passed", "chromium") })
+    local rerun_report = parsed { entry("firefox", "unexpected", "failed"), entry("chromium", "expected", "passed") }
+    local first_report = parsed { entry("chromium", "unexpected", "failed"), entry("firefox", "unexpected", "failed"),
+                                  entry("chromium", "expected", "passed", { title = "pays with cash",
+                                                                            path = { "checkout", "pays with cash" } }) }
+    local seen
+    for _, attempts in ipairs {
+      { { detail = first }, { detail = rerun, report = rerun_report } },     -- the run's report missing
+      { { detail = first, report = first_report }, { detail = rerun } },     -- the re-run's
+      { { detail = first }, { detail = rerun } },                            -- both
+    } do
+      local cases, suite = cases_of(attempts)
+      local names = {}
+      for i, case in ipairs(cases) do names[i] = case.attrs.classname .. " | " .. case.attrs.name end
+      table.sort(names)
+      assert.same({ "tests/checkout.spec.ts | checkout › pays with card [chromium]",
+                    "tests/checkout.spec.ts | checkout › pays with card [firefox]",
+                    "tests/checkout.spec.ts | checkout › pays with cash [chromium]" }, names)
+      assert.same({ "3", "1" }, { suite.attrs.tests, suite.attrs.failures })
+      seen = seen or names
+      assert.same(seen, names)
+    end
+  end)
+
+  it("counts per project when a re-run's report is missing: the one fixed is flaky, the other still failed", function()
+    -- firefox fails, chromium fails and a re-run fixes it; the re-run's report could not be had
+    local first = detail({ id = 12, total_count = 3, success_count = 1, failed_count = 2 },
+                         { item("checkout > pays with card", "failed", "firefox"),
+                           item("checkout > pays with card", "failed", "chromium"),
+                           item("checkout > pays with cash", "passed", "chromium") })
+    local rerun = detail({ id = 13, total_count = 2, success_count = 1, failed_count = 1 },
+                         { item("checkout > pays with card", "failed", "firefox"),
+                           item("checkout > pays with card", "passed", "chromium") })
+    local first_report = parsed { entry("firefox", "unexpected", "failed"), entry("chromium", "unexpected", "failed"),
+                                  entry("chromium", "expected", "passed", { title = "pays with cash",
+                                                                            path = { "checkout", "pays with cash" } }) }
+    for _, one in ipairs { first_report, false } do
+      local attempts = { { detail = first, report = one or nil }, { detail = rerun } }
+      assert.same({ total = 3, passed = 1, failed = 1, flaky = 1, skipped = 0 }, report.judged_counts(attempts))
+      local cases, suite = cases_of(attempts)
+      assert.same({ "3", "1" }, { suite.attrs.tests, suite.attrs.failures })
+      for _, case in ipairs(cases) do
+        local failed = #children(case, "failure") == 1
+        assert.equal(case.attrs.name == "checkout › pays with card [firefox]", failed, case.attrs.name)
+      end
+    end
+  end)
+
+  it("items without a project: a re-run's items never hide a failure, nor count a test twice", function()
+    local function plain(name, status) return { name = name, status = status } end
+    local first = detail({ id = 12, total_count = 2, failed_count = 1, success_count = 1 },
+                         { plain("a > b", "passed"), plain("a > b", "failed") })
+    -- a re-run of the failed one, its report missing: one case replaced, the other standing
+    local rerun = detail({ id = 13, total_count = 1, success_count = 1 }, { plain("a > b", "passed") })
+    assert.same({ total = 2, passed = 1, failed = 0, flaky = 1, skipped = 0 },
+                report.judged_counts { { detail = first }, { detail = rerun } })
+    -- two projects from a report, the re-run's two items without projects: the worst goes to both
+    local two = parsed { entry("chromium", "unexpected", "failed"), entry("firefox", "unexpected", "failed") }
+    local again = detail({ id = 13, total_count = 2, success_count = 1, failed_count = 1 },
+                         { plain("checkout > pays with card", "passed"), plain("checkout > pays with card", "failed") })
+    local c = report.judged_counts { { detail = first, report = two }, { detail = again } }
+    assert.same({ 2, 2 }, { c.total, c.failed })
+  end)
+
+  it("gives JUnit a finite time, whatever the duration", function()
+    local d = detail({ total_count = 3, success_count = 3 },
+                     { item("a > b", "passed", "chromium", { duration = math.huge }),
+                       item("a > c", "passed", "chromium", { duration = -5 }),
+                       item("a > d", "passed", "chromium", { duration = 0 / 0 }) })
+    for _, case in ipairs(cases_of { { detail = d, report = parsed { entry("chromium", "expected", "passed",
+                                                                         { duration = math.huge }) } } }) do
+      assert.is_nil(case.attrs.time)
+    end
+    for _, case in ipairs(cases_of { { detail = d } }) do assert.is_nil(case.attrs.time) end
   end)
 end)

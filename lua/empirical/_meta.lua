@@ -155,8 +155,11 @@
 ---@field query string[]
 
 ---@class empirical.SummaryItem
----@field name? string
+---@field name? string "describe > ... > title"
 ---@field status? string
+---@field file? string the spec's file, as the report names it: JUnit's classname when there is no report
+---@field project? string the Playwright project: a test is one case per project, report or not
+---@field duration? number milliseconds
 
 ---@class empirical.Detail
 ---@field project {id: integer, name: string, repo_name: string}
@@ -181,7 +184,7 @@
 ---@field message? string the first non-blank line of the error, ANSI removed
 ---@field error? string the whole stripped error, at most 4096 bytes
 ---@field retries integer
----@field duration? number milliseconds, the sum of its results' durations
+---@field duration? number milliseconds, the sum of its results' finite durations (never inf; a non-number is none)
 
 ---@class empirical.Report
 ---@field stats empirical.ReportCounts the report's own, or counted

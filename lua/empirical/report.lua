@@ -7,8 +7,9 @@
 --
 -- `detail` is what client:get and client:wait return: {project, testRun,
 -- flattenedSummaryDetails}. The summary items are not documented by the
--- vendor: only `name` and `status` are read, each only when it has the
--- expected type, so an item that is null, empty or odd never raises.
+-- vendor: `name` and `status` are read, and for JUnit `file`, `project`
+-- and `duration`, each only when it has the expected type, so an item
+-- that is null, empty or odd never raises.
 local type, tostring, ipairs, next = type, tostring, ipairs, next
 local concat, floor, format, huge = table.concat, math.floor, string.format, math.huge
 
@@ -18,6 +19,11 @@ local M = {}
 local function core_error(message)
   return require("empirical.core").error("invalid", message)
 end
+
+--- The verdicts of a run that ran no tests to judge ("no tests ran"): it
+-- ended in error, was cancelled, or did not finish. One set for the gate,
+-- the command's reports and JUnit.
+M.NO_TESTS_RAN = { error = true, cancelled = true, running = true }
 
 local VERDICT_OF_STATE = {
   ended = "passed",          -- or "failed", by the counts
@@ -213,9 +219,11 @@ local function attrs(...)
   return concat(out)
 end
 
+-- JUnit's time: seconds, always a finite number >= 0, or nil (left out).
 local function seconds(ms)
   ms = number(ms)
-  return ms and format("%.3f", ms / 1000) or nil
+  if not ms or ms ~= ms or ms < 0 or ms >= huge then return nil end
+  return format("%.3f", ms / 1000)
 end
 
 -- Tests, by name ---------------------------------------------------------------
@@ -247,11 +255,34 @@ local function entry_status(e, which)
   return outcome or "unknown"
 end
 
+-- A summary item's own identity, when it carries one. The vendor's items
+-- name a test's spec file and Playwright project (`file`, `project`) as its
+-- report does: a case from an item with a project is named as the report
+-- would name it (the describe path " › "-joined, the project after it, the
+-- file as its classname), so a test keeps its identity in a CI's history
+-- whether or not its report could be had; only its line needs the report.
+-- An item without a project keeps the run's name for it.
+local function item_case(item, i)
+  local name = text(item.name) or ("(unnamed test " .. i .. ")")
+  local file, project = text(item.file), text(item.project)
+  if file == "" then file = nil end
+  if project == "" then project = nil end
+  local case = { name = name, status = text(item.status) or "unknown", time = seconds(item.duration),
+                 summary = true }
+  if project then
+    local path = {}
+    for part in (name .. " > "):gmatch("(.-) > ") do path[#path + 1] = part end
+    case.name, case.file, case.project = concat(path, " › "), file, project
+  end
+  return name, case
+end
+
 -- The cases an attempt shows, by name. A report that lists every test
 -- (parse_report's `tests`) gives all of them, one case per test and project,
 -- each with its file, line and project. Otherwise: the report's failed and
 -- flaky entries, then the summary items the report did not cover (a summary
--- item named like an entry, its title, or its " › " path is covered).
+-- item named like an entry, its title, or its " › " path, is covered when
+-- it names no project or the entry's).
 local function attempt_cases(attempt)
   local view, order, alias = {}, {}, {}
   local function add(name, case)
@@ -260,10 +291,15 @@ local function attempt_cases(attempt)
   end
   local function add_entry(e, which)
     local name, path = entry_name(e)
-    add(name, { name = concat(path, " › "), file = text(e.file), line = number(e.line), project = text(e.project),
-                status = entry_status(e, which), message = text(e.message), error = text(e.error),
-                retries = number(e.retries), time = seconds(e.duration) })
-    alias[name], alias[concat(path, " › ")], alias[path[#path]] = name, name, name
+    local case = { name = concat(path, " › "), file = text(e.file), line = number(e.line), project = text(e.project),
+                   status = entry_status(e, which), message = text(e.message), error = text(e.error),
+                   retries = number(e.retries), time = seconds(e.duration) }
+    add(name, case)
+    for _, key in ipairs { name, case.name, path[#path] } do
+      local projects = alias[key] or {}
+      projects[case.project or true] = true
+      alias[key] = projects
+    end
   end
   local parsed = type(attempt.report) == "table" and attempt.report or {}
   local every = type(parsed.tests) == "table" and #parsed.tests > 0 and parsed.tests
@@ -274,22 +310,24 @@ local function attempt_cases(attempt)
   end
   if every then return view, order end   -- the report names every test: the summary's names would repeat them
   for i, item in each_item(attempt.detail) do
-    local name = text(item.name) or ("(unnamed test " .. i .. ")")
-    if not alias[name] then
-      add(name, { name = name, status = text(item.status) or "unknown", time = seconds(item.duration) })
-    end
+    local name, case = item_case(item, i)
+    local covered = alias[name]
+    if not (covered and (not case.project or covered[case.project] or covered[true])) then add(name, case) end
   end
   return view, order
 end
 
--- A case from a report carries an identity (file, project) a CI's test
--- history knows it by; one from a summary item only its name.
+-- A case names the test in one project when it has a project, or (from a
+-- report) a file; a case from a summary item without a project names only
+-- the test, in whichever projects ran it.
 local function identified(case)
-  return case.file ~= nil or case.project ~= nil
+  return case.project ~= nil or (case.file ~= nil and not case.summary)
 end
 
-local function identity_key(case)
-  return (case.file or "") .. "\0" .. (case.project or "")
+-- Whether two identified cases are the same test in the same project: the
+-- same project, and the same file unless one does not say.
+local function same_identity(a, b)
+  return a.project == b.project and (a.file == nil or b.file == nil or a.file == b.file)
 end
 
 -- The history of a case that follows `before` (the cases of the same test in
@@ -319,46 +357,71 @@ local function failed_once(cases)
   return false
 end
 
--- The cases of one test name after an attempt that ran it: a case takes the
--- place of the earlier one with its identity (file and project), so a re-run
--- of one project leaves the others' results standing.
+-- The cases of one test name after an attempt that ran it. Each case of
+-- the attempt takes the place of one earlier case, which it follows:
+--   * one with a project (from the report, or from a summary item that
+--     names it) the earlier case of the same project and file, else one
+--     that named no project (a failed one first, as a re-run runs those),
+--     else it is a new case;
+--   * summary items that name no project: when earlier cases name their
+--     projects, the worst of their statuses goes to those of them that
+--     failed (every one when none failed: a re-run of all tests); else
+--     each takes the place of one earlier case without a project, a failed
+--     one first.
+-- So a re-run of one project leaves the other projects' results standing,
+-- and no test is counted twice. A case from a summary item that takes the
+-- place of one from a report keeps the report's name, file and line.
 local function merge(before, now, k, id)
   for _, c in ipairs(now) do c.attempt, c.id, c.history = k, id, {} end
   if not before then return now end
-  local out, slot, plain = {}, {}, {}
-  for i, prev in ipairs(before) do
-    out[i] = prev
-    if identified(prev) then slot[identity_key(prev)] = i else plain[#plain + 1] = i end
-  end
-  local taken, drop_plain = {}, false
-  for _, c in ipairs(now) do
-    local i = identified(c) and slot[identity_key(c)]
-    if i and not taken[i] then
-      c.history, out[i], taken[i] = follow { before[i] }, c, true
-      c.failed_before = failed_once { before[i] }
-    elseif not identified(c) and next(slot) then
-      -- A re-run runs the failed tests: the summary's status is theirs when
-      -- some project of this test failed, else every project's.
-      local failing = false
-      for _, j in pairs(slot) do if FAILED_STATUS[before[j].status] then failing = true end end
-      for _, j in pairs(slot) do
-        if not taken[j] and (not failing or FAILED_STATUS[before[j].status]) then
-          out[j], taken[j] = carry_identity(before[j], c), true
-        end
+  local out, taken, loose = {}, {}, {}
+  for i, prev in ipairs(before) do out[i] = prev end
+  local function free(fits, failed_first)
+    local pick
+    for i, prev in ipairs(before) do
+      if not taken[i] and fits(prev) then
+        if not failed_first or FAILED_STATUS[prev.status] then return i end
+        pick = pick or i
       end
+    end
+    return pick
+  end
+  local function take(i, c)
+    local prev = before[i]
+    if c.summary and not prev.summary and identified(prev) then
+      c = carry_identity(prev, c)
     else
-      local earlier = {}
-      for _, j in ipairs(plain) do earlier[#earlier + 1] = before[j] end
-      c.history, drop_plain = follow(earlier), true
-      c.failed_before = failed_once(earlier)
-      out[#out + 1] = c
+      c.history, c.failed_before = follow { prev }, failed_once { prev }
+    end
+    out[i], taken[i] = c, true
+  end
+  local function unnamed(prev) return not identified(prev) end
+  for _, c in ipairs(now) do
+    if identified(c) then
+      local i = free(function(prev) return identified(prev) and same_identity(prev, c) end) or free(unnamed, true)
+      if i then take(i, c) else out[#out + 1] = c end
+    else
+      loose[#loose + 1] = c
     end
   end
-  if not drop_plain then return out end
-  local kept, gone = {}, {}
-  for _, j in ipairs(plain) do gone[j] = true end
-  for i, c in ipairs(out) do if not gone[i] then kept[#kept + 1] = c end end
-  return kept
+  if #loose > 0 and free(identified) then
+    local worst = loose[1]
+    for _, c in ipairs(loose) do if FAILED_STATUS[c.status] then worst = c break end end
+    local any_failed = free(function(prev) return identified(prev) and FAILED_STATUS[prev.status] end)
+    for i, prev in ipairs(before) do
+      if not taken[i] and identified(prev) and (not any_failed or FAILED_STATUS[prev.status]) then
+        local case = {}
+        for key, v in pairs(worst) do case[key] = v end
+        take(i, case)
+      end
+    end
+  else
+    for _, c in ipairs(loose) do
+      local i = free(unnamed, true)
+      if i then take(i, c) else out[#out + 1] = c end
+    end
+  end
+  return out
 end
 
 local function tests_of(attempts)
@@ -453,7 +516,7 @@ local function testsuite(suite)
   end
   local problem = text(suite.error)
   local verdict = last and M.verdict(last.detail)
-  if not problem and (not last or verdict == "error" or verdict == "cancelled" or verdict == "running") then
+  if not problem and (not last or M.NO_TESTS_RAN[verdict]) then
     local r = last and run_of(last.detail)
     problem = not last and "no run detail" or format("run %s %s", int(r.id), verdict == "running" and
                                                        "did not finish" or ("ended in state " ..

@@ -28,25 +28,39 @@ function M.line(label, detail)
   local done = (c.passed or 0) + (c.failed or 0) + (c.skipped or 0) + (c.flaky or 0)
   if c.total and done > c.total then done = c.total end
   local n = require("empirical.report").number_text
-  local id = n(r.id)
   local state = type(r.state) == "string" and r.state or "?"
-  return format("%srun %s %s, %s/%s done, %s failed", label ~= "" and (label .. ": ") or "", id, state,
+  return format("%s %s, %s/%s done, %s failed", render.run_lead(label, r.id), state,
                 (c.passed or c.failed) and n(done) or "?", n(c.total), n(c.failed))
+end
+
+local function env_columns(getenv)
+  local columns = tonumber(getenv("COLUMNS") or "")
+  return columns and columns >= 1 and columns < math.huge and math.floor(columns) or nil
+end
+
+--- The columns a terminal `stream` has, for lines that must not wrap: the
+-- terminal's own width; for a terminal that reports none (0 columns: a
+-- pseudo-terminal nobody sized, as `script` makes) COLUMNS, else 80. nil
+-- when stream is not a terminal (a pipe, a file: nothing wraps there).
+-- getenv: os.getenv or the command's.
+function M.width(stream, getenv)
+  local core = require("empirical.core")
+  if io.type(stream) ~= "file" or core.isatty(stream) ~= true then return nil end
+  local own = core.terminal_width(stream)
+  own = type(own) == "number" and own >= 1 and math.floor(own) or nil
+  return own or env_columns(getenv or os.getenv) or 80
 end
 
 --- Whether progress on `stream` is live, and the columns it may use:
 -- mode "tty" or "plain" as given; "auto": plain in CI (CI set, not
--- "false") or with TERM=dumb, else live on a terminal. The width is the
--- terminal's; a terminal that reports none (0 columns: a pseudo-terminal
--- nobody sized, as `script` makes) is still a terminal, 80 columns wide
--- unless COLUMNS says otherwise. getenv: os.getenv or the command's.
+-- "false") or with TERM=dumb, else live on a terminal. The width is
+-- M.width's on a terminal; elsewhere COLUMNS, else 80. getenv: os.getenv
+-- or the command's.
 function M.choose(mode, stream, getenv)
   getenv = getenv or os.getenv
   local core = require("empirical.core")
   local file = io.type(stream) == "file"
-  local columns = tonumber(getenv("COLUMNS") or "")
-  columns = columns and columns >= 1 and math.floor(columns) or nil
-  local width = file and core.terminal_width(stream) or columns or 80
+  local width = M.width(stream, getenv) or env_columns(getenv) or 80
   if mode ~= "auto" then return mode == "tty", width end
   local ci, term = getenv("CI"), getenv("TERM")
   if (ci and ci ~= "" and ci ~= "false") or term == "dumb" then return false, width end

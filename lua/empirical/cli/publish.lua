@@ -50,9 +50,9 @@ end
 local MEANING = {}
 for _, row in ipairs(require("empirical.cli.commands").OUTCOMES) do MEANING[row.name] = row.meaning end
 
--- Verdicts of a run that report.junit_suites itself explains ("run 15 ended
--- in state error (merge_conflict)", "run 15 did not finish").
-local SELF_EXPLAINED = { error = true, cancelled = true, running = true }
+-- A run that ran no tests (report.NO_TESTS_RAN) is one report.junit_suites
+-- itself explains ("run 15 ended in state error (merge_conflict)", "run 15
+-- did not finish").
 
 --- JUnit XML: one testsuite per lane (environment or --run). A lane that
 -- passed or failed is its tests; one the gate failed for running no test a
@@ -74,7 +74,7 @@ function M.junit(result, lanes, opts)
     elseif run.outcome ~= "passed" and run.outcome ~= "failed" then
       if run.error then
         problem = run.error.message
-      elseif not (last and last.detail and SELF_EXPLAINED[report.verdict(last.detail)]) then
+      elseif not (last and last.detail and report.NO_TESTS_RAN[report.verdict(last.detail)]) then
         problem = "no verdict: " .. (MEANING[run.outcome] or run.outcome)
       end
     end
@@ -94,8 +94,21 @@ end
 
 local ICON = { passed = "✅", failed = "❌", empty = "❌", SIGINT = "⛔", SIGTERM = "⛔" }
 
+-- A code span holding text as it is, backticks included (CommonMark): its
+-- fence one backtick longer than the longest run of them inside, and a
+-- space inside each end when the text starts or ends with one (a space
+-- there that CommonMark strips). Line breaks become spaces: one line.
+local function code_span(text)
+  text = tostring(text):gsub("[\r\n]+", " ")
+  local longest = 0
+  for run in text:gmatch("`+") do longest = math.max(longest, #run) end
+  local fence = ("`"):rep(longest + 1)
+  local pad = (text:find("^`") or text:find("`$") or text:find("^ .* $")) and " " or ""
+  return fence .. pad .. text .. pad .. fence
+end
+
 local function test_item(t, note)
-  return format("- %s%s%s", md(render.test_line(t)), t.message and (": `" .. t.message:gsub("`", "'") .. "`") or "",
+  return format("- %s%s%s", md(render.test_line(t)), t.message and (": " .. code_span(t.message)) or "",
                 note and (" (" .. note .. ")") or "")
 end
 
@@ -106,11 +119,24 @@ local function test_key(t)
 end
 
 -- The flaky tests of a lane as judged: each attempt's flaky ones, then
--- those an earlier attempt failed and a re-run passed, each once.
+-- those an earlier attempt failed and a re-run passed, each once. A test
+-- still fails when the last attempt failed it in its project (or named no
+-- project: then in any).
 local function flaky_tests(run)
   local last = run.attempts[#run.attempts]
   local failing, seen, out = {}, {}, {}
-  for _, t in ipairs(last and last.failed_tests or {}) do failing[test_key(t)] = true end
+  for _, t in ipairs(last and last.failed_tests or {}) do
+    failing[test_key(t) .. "\0" .. (t.project or "")] = true
+    if not t.project then failing[test_key(t)] = true end
+  end
+  local function still_failing(t)
+    if failing[test_key(t)] or failing[test_key(t) .. "\0" .. (t.project or "")] then return true end
+    if t.project then return false end
+    for key in pairs(failing) do
+      if key:sub(1, #test_key(t) + 1) == test_key(t) .. "\0" then return true end
+    end
+    return false
+  end
   local function add(t, note)
     local key = render.test_line(t)
     if not seen[key] then seen[key], out[#out + 1] = true, { test = t, note = note } end
@@ -119,7 +145,7 @@ local function flaky_tests(run)
   for k, a in ipairs(run.attempts) do
     if k < #run.attempts then
       for _, t in ipairs(a.failed_tests or {}) do
-        if not failing[test_key(t)] then add(t, "failed in run " .. tostring(a.id) .. ", passed on a re-run") end
+        if not still_failing(t) then add(t, "failed in run " .. tostring(a.id) .. ", passed on a re-run") end
       end
     end
   end
@@ -138,7 +164,7 @@ function M.markdown(result)
   local n = report.number_text
   for _, run in ipairs(result.runs) do
     local last = run.attempts[#run.attempts]
-    local c = run.counts or (last and last.counts) or {}
+    local c = run.counts
     local links = {}
     for _, a in ipairs(run.attempts) do
       local label = format("%s %s", a.kind == "rerun" and "re-run" or "run", a.id)

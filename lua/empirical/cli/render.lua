@@ -89,9 +89,18 @@ function M.rerunning(lane, last, id, k, of, url)
                 n(num(last.id)), k, of, n(num(id)), url and ("  " .. url) or "")
 end
 
+--- What a line about run `id` of a lane starts with: "staging: run 7", but
+-- "run 7" alone for a --run lane (labelled "run 7") while it is that run,
+-- so the lane reads once ("run 7 queued", not "run 7: run 7 queued").
+function M.run_lead(label, id)
+  local run = "run " .. n(num(id))
+  if label == nil or label == "" or label == run then return run end
+  return label .. ": " .. run
+end
+
 --- The lines about one finished attempt: verdict, counts, failed and flaky tests.
 function M.attempt_text(lane, attempt)
-  local lines = { format("%s: run %s %s: %s (%s)", lane.label, n(num(attempt.id)), report.state_text(attempt.detail),
+  local lines = { format("%s %s: %s (%s)", M.run_lead(lane.label, attempt.id), report.state_text(attempt.detail),
                          (attempt.verdict or "?"):upper(), M.counts_text(M.counts(attempt.detail, attempt.report))) }
   if attempt.verdict == "empty" then lines[#lines + 1] = "  the run had no tests (--allow-empty lets that pass)" end
   if attempt.verdict == "uncounted" then
@@ -137,37 +146,55 @@ end
 
 --- Lines of a table: each column as wide as its widest cell, two spaces
 -- between columns, the last one not padded. heads: the column titles, or
--- {title, min = columns, cut = n} for a column that may be cut down to min
--- columns; rows: lists of strings. When width (the terminal's columns) is
--- given and the table is wider, the columns are cut (their cells end in
--- "…") in the order of their `cut`, each down to its min before the next,
--- until the table fits or none may be cut further.
+-- {title, min = columns, cut = n} for a column that may be cut; rows: lists
+-- of strings. When width (the terminal's columns) is given and the table is
+-- wider, the columns that may be cut give way in the order of their `cut`:
+-- first each is cut down to its min (its cells end in "…"), one before the
+-- next; when all of them at their min are still too wide, the first of them
+-- is left out altogether (the room it leaves goes back to the others), then
+-- the next, until every line fits. Columns without a min are never cut: a
+-- width narrower than those alone is exceeded.
 function M.table(heads, rows, width)
-  local titles, mins, widths, order = {}, {}, {}, {}
+  local titles, mins, natural, order = {}, {}, {}, {}
   for i, h in ipairs(heads) do
     titles[i] = type(h) == "table" and h[1] or h
     mins[i] = type(h) == "table" and h.min or nil
-    widths[i] = columns(titles[i])
+    natural[i] = columns(titles[i])
     if mins[i] then order[#order + 1] = i end
   end
   table.sort(order, function(a, b) return (heads[a].cut or 0) < (heads[b].cut or 0) end)
   for _, row in ipairs(rows) do
-    for i = 1, #heads do widths[i] = math.max(widths[i], columns(row[i] or "")) end
+    for i = 1, #heads do natural[i] = math.max(natural[i], columns(row[i] or "")) end
   end
+  local shown, widths = {}, {}
+  for i = 1, #heads do shown[i], widths[i] = true, natural[i] end
   if num(width) then
-    local total = 2 * (#heads - 1)
-    for i = 1, #heads do total = total + widths[i] end
-    for _, i in ipairs(order) do
-      local spare = math.min(total - width, widths[i] - math.max(mins[i], columns(titles[i])))
-      if spare > 0 then widths[i], total = widths[i] - spare, total - spare end
+    for dropped = 0, #order do
+      if dropped > 0 then shown[order[dropped]] = false end
+      local total = -2
+      for i = 1, #heads do
+        widths[i] = natural[i]
+        if shown[i] then total = total + 2 + widths[i] end
+      end
+      for _, i in ipairs(order) do
+        if shown[i] then
+          local spare = math.min(total - width, widths[i] - math.max(mins[i], columns(titles[i])))
+          if spare > 0 then widths[i], total = widths[i] - spare, total - spare end
+        end
+      end
+      if total <= width then break end
     end
   end
+  local last = 0
+  for i = 1, #heads do if shown[i] then last = i end end
   local lines = {}
   local function line(cells)
     local parts = {}
     for i = 1, #heads do
-      local text = cut(cells[i] or "", widths[i])
-      parts[i] = i < #heads and (text .. (" "):rep(widths[i] - columns(text))) or text
+      if shown[i] then
+        local text = cut(cells[i] or "", widths[i])
+        parts[#parts + 1] = i < last and (text .. (" "):rep(widths[i] - columns(text))) or text
+      end
     end
     lines[#lines + 1] = (concat(parts, "  "):gsub("%s+$", ""))
   end
@@ -182,9 +209,12 @@ end
 
 --- `empirical list`'s table of runs (as client:runs gives them): id, state,
 -- environment, branch, the counts, when it was created; cut to width
--- columns (the terminal's) when given: the creation time first (down to
--- its date), then the branch, the environment, and the counts last; the id
--- and state never.
+-- columns (the terminal's) when given, so that no line wraps. What is cut
+-- first: the creation time (down to its date), then the branch (to 8
+-- columns), the environment (to 11), the counts last (to 18, "3 passed, 1
+-- fail…"); when that is still too wide, the columns are left out in the
+-- same order: CREATED, BRANCH, ENVIRONMENT, then TESTS. The id and state
+-- are never cut.
 function M.runs_table(runs, width)
   local rows = {}
   for i, r in ipairs(runs) do

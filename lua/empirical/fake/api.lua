@@ -151,7 +151,7 @@ function M.detail(fake, run)
   for i = 1, done do
     local test = run.tests[i]
     items[#items + 1] = { name = test.name, status = test.outcome, pw_test_id = ("t%d"):format(i),
-                          slug = test.name:gsub("%W+", "-"):lower() }
+                          slug = test.name:gsub("%W+", "-"):lower(), file = test.file, project = test.project }
   end
   return { project = { id = fake.project.id, name = fake.project.name, repo_name = fake.project.repo_name },
            testRun = t, flattenedSummaryDetails = json.list(items) }

@@ -70,7 +70,8 @@
 --   tests/<first describe>.spec.ts), line, column, project ("chromium"),
 --   message (the failure's first line; default an ANSI-coloured expect
 --   message), seconds (how long it takes: steady or bursty runs).
---   flattenedSummaryDetails names a test "describe > ... > title".
+--   flattenedSummaryDetails names a test "describe > ... > title", with its
+--   file and project (as the vendor's items do).
 --
 -- Handle methods (the control API, no token, under /_fake/):
 --   url, token                        where it listens, what it accepts
