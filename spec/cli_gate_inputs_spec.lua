@@ -314,24 +314,11 @@ describe("the gate on a signal while a trigger is in flight", function()
   teardown(function() fake:stop() end)
   before_each(function() fake:reset() end)
 
-  local read = helper.take_file
-
   -- The gate in the background: its pid, and a function that waits for it.
   local function start(argv)
-    local base = os.tmpname()
-    local vars = { "EMPIRICALRUN_KEY=" .. fake.token, "EMPIRICALRUN_API_URL=" .. fake.url, "CI=true",
-                   "LUA_PATH=" .. helper.shell_quote(package.path), "LUA_CPATH=" .. helper.shell_quote(package.cpath) }
-    local quoted = {}
-    for i, a in ipairs(argv) do quoted[i] = helper.shell_quote(a) end
-    local command = ("set -m; env -u EMPIRICALRUN_PROJECT -u GITHUB_STEP_SUMMARY -u GITHUB_ACTIONS %s %s bin/empirical " ..
-                     "gate --interval 0.05 %s >%s.out 2>%s.err & echo $!; wait $!; echo $? >%s.code")
-                    :format(table.concat(vars, " "), helper.LUA, table.concat(quoted, " "), base, base, base)
-    local pipe = assert(io.popen("bash -c " .. helper.shell_quote(command) .. " 2>/dev/null"))
-    local pid = pipe:read("*l")
-    return pid, function()
-      pipe:close()
-      return tonumber(read(base .. ".code")), read(base .. ".out"), read(base .. ".err")
-    end
+    local full = { "gate", "--interval", "0.05" }
+    for _, a in ipairs(argv) do full[#full + 1] = a end
+    return helper.start_command(fake, full)
   end
 
   local function requests(method, pattern)
@@ -342,13 +329,7 @@ describe("the gate on a signal while a trigger is in flight", function()
     return n
   end
 
-  local function until_(what, check)
-    for _ = 1, 400 do
-      if check() then return end
-      os.execute("sleep 0.02")
-    end
-    error("gave up waiting for " .. what)
-  end
+  local until_ = helper.wait_until
 
   it_signals("a trigger that answers within the grace: its run is cancelled within 2 s, exit 130", function()
     fake:scenario { pending_seconds = 1e6 }
