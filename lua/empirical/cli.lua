@@ -5,7 +5,8 @@
 -- (objects with :write), getenv. Help, --version and usage errors load
 -- nothing but the command tables: the client (and libcurl) is loaded by the
 -- command that needs it. Any unexpected Lua error ends as exit 3 with one
--- line; EMPIRICAL_DEBUG=1 adds the traceback.
+-- line (and, with --json, the error document); EMPIRICAL_DEBUG=1 adds the
+-- traceback.
 local commands = require("empirical.cli.commands")
 local args = require("empirical.cli.args")
 local help = require("empirical.cli.help")
@@ -57,6 +58,9 @@ function Context:failed(err, what, answered)
   local words = require("empirical.cli.words")
   if not answered and self.o then words.reword_unreachable({ err }, self.o) end
   words.reword_may_exist(err)
+  if err.kind == "interrupted" and not err.worded then   -- a caught signal cut the call: nothing more to say
+    err.message, err.worded = ("interrupted by %s before the API answered"):format(err.signal or "a signal"), true
+  end
   local text = err.worded and err.message or require("empirical.cli.render").error_text(err)
   self:say(("empirical %s: %s"):format(what, text))
   local outcome = require("empirical.gate").outcome_of_error(err)
@@ -157,7 +161,7 @@ local function dispatch(argv, ctx)
     if first:match("^%-") then return usage_error(ctx, nil, ("unknown flag %s before the command"):format(first)) end
     return unknown_command(ctx, first)
   end
-  ctx.json = wants_json(command, argv)
+  ctx.command, ctx.json = command, wants_json(command, argv)
   local o, problem = args.parse(command, argv, 2, ctx.getenv)
   if not o then return usage_error(ctx, command, problem) end
   if o.help then ctx.out:write(help.command(command)) return 0 end
@@ -200,6 +204,10 @@ function M.main(argv, sys)
   ctx:say(("empirical: unexpected error: %s"):format(line))
   if ctx.getenv("EMPIRICAL_DEBUG") == "1" then ctx:say(trace)
   else ctx:say("(EMPIRICAL_DEBUG=1 shows the traceback; please report it)") end
+  -- --json promises one document once the command is known, this end too.
+  if ctx.json and ctx.command then
+    pcall(ctx.error_document, ctx, ctx.command, { kind = "error", message = "unexpected error: " .. line }, CODE.usage)
+  end
   return CODE.usage
 end
 

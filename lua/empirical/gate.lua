@@ -84,9 +84,12 @@ function M.judge(detail, allow_empty, parsed)
   return "passed"
 end
 
--- Start cancels for the ids and poll them for at most `budget` seconds; a
--- second signal stops the wait at once. Returns a row per id.
-local function cancel_all(client, ids, reason, budget)
+--- Cancel the runs (ids) together, waiting at most `budget` seconds for
+-- the answers; a second signal stops the wait at once (rows.second_signal).
+-- Returns a row per id: {id, status, error}, status "cancelled", "already
+-- ended", "failed" or "unknown" (no answer in time: the run may still be
+-- running). Used by the gate and by `empirical trigger` and `rerun`.
+function M.cancel_all(client, ids, reason, budget)
   local rows, requests = {}, {}
   for i, id in ipairs(ids) do
     rows[i] = { id = id, status = "unknown" }
@@ -119,6 +122,88 @@ local function cancel_all(client, ids, reason, budget)
   return rows
 end
 
+--- A cancel row in words: one that was not confirmed ("unknown": no answer
+-- in time; "failed") says the run may still be running and how to cancel it.
+function M.cancel_text(row, url)
+  if row.status == "unknown" or row.status == "failed" then
+    return ("cancel run %s: %s: it may still be running; cancel it with `empirical cancel %s`%s"):format(
+      report.number_text(row.id),
+      row.status == "unknown" and "no answer in time" or ("failed: " .. tostring(row.error)),
+      report.number_text(row.id), url and ("  " .. url) or "")
+  end
+  return render.cancel_line(row, url)
+end
+
+--- The line that closes a gate (or a command) a signal ended: the runs
+-- whose cancel was confirmed, those that may still be running (with the
+-- command that cancels them), and the lanes whose trigger or re-run was cut
+-- before its answer (maybe: their labels). cancelled: the cancel rows.
+function M.signal_line(signal, cancelled, maybe)
+  local done, open = {}, {}
+  for _, row in ipairs(cancelled or {}) do
+    local id = report.number_text(row.id)
+    if row.status == "cancelled" or row.status == "already ended" then
+      done[#done + 1] = ("%s (%s)"):format(id, row.status)
+    else open[#open + 1] = id end
+  end
+  local parts = { ("interrupted by %s; cancelled: %s"):format(signal,
+                                                              #done > 0 and table.concat(done, ", ") or "none") }
+  if #open > 0 then
+    parts[#parts + 1] = ("not confirmed, may still be running: %s (cancel with `empirical cancel %s`)"):format(
+      table.concat(open, ", "), table.concat(open, " "))
+  end
+  if maybe and #maybe > 0 then parts[#parts + 1] = "not cancelled, a run may exist: " .. table.concat(maybe, ", ") end
+  return table.concat(parts, "; ")
+end
+
+--- Wait for started requests (false: none) to be done. A signal while any
+-- is in flight gives them TRIGGER_GRACE seconds more to answer, so that a
+-- run the API created is known and can be cancelled; a second signal stops
+-- waiting. What is still in flight then is cut (an answer that came
+-- meanwhile is kept). Returns the results and the errors by position, the
+-- signal ("SIGINT" or "SIGTERM", or nil) and whether the API answered any.
+function M.await(requests)
+  local results, errs, left, grace_until, signal = {}, {}, #requests, nil, nil
+  while left > 0 do
+    left = 0
+    for i, req in ipairs(requests) do
+      if req then
+        local done, result, err = req:poll()
+        if done then results[i], errs[i], requests[i] = result, err, false else left = left + 1 end
+      end
+    end
+    if left == 0 or (grace_until and now() >= grace_until) then break end
+    local slept, stop = sleep(0.01)
+    if not slept then
+      if grace_until then break end   -- a second signal: no more waiting
+      signal = stop.signal == "SIGTERM" and "SIGTERM" or "SIGINT"
+      grace_until = now() + M.TRIGGER_GRACE
+    end
+  end
+  for i, req in ipairs(requests) do
+    if req then
+      req:abort("interrupted by " .. tostring(signal))
+      local _, result, err = req:poll()
+      results[i], errs[i] = result, err
+      if err and err.kind == "interrupted" then err.signal = signal end
+    end
+  end
+  local answered = false
+  for i = 1, #requests do
+    if results[i] or (errs[i] and errs[i].status) then answered = true end
+  end
+  return results, errs, signal, answered
+end
+
+--- What to say of a trigger or re-run (what) a signal cut before its answer
+-- came (err: its error): whether a run may exist, and how to find it.
+function M.cut_text(what, err)
+  return err.run_may_exist
+    and ("interrupted before the API answered the %s: a run may have been created, and it was not cancelled; " ..
+         "%s and cancel it with `empirical cancel ID`"):format(what, render.FIND_RUN)
+    or ("interrupted before the %s was sent: no run was created"):format(what)
+end
+
 local Gate = {}
 Gate.__index = Gate
 
@@ -140,50 +225,18 @@ function Gate:reword(err)
   return err
 end
 
--- Wait for started requests to be done. A signal while any is in flight
--- gives them TRIGGER_GRACE seconds more to answer, so that a run the API
--- created is known and can be cancelled; a second signal stops waiting.
--- What is still in flight then is cut (an answer that came meanwhile is
--- kept). Returns the results and the errors, by position.
+-- Wait for started requests (M.await); a signal meanwhile ends the gate.
 function Gate:await(requests)
-  local results, errs, left, grace_until = {}, {}, #requests, nil
-  while left > 0 do
-    left = 0
-    for i, req in ipairs(requests) do
-      if req then
-        local done, result, err = req:poll()
-        if done then results[i], errs[i], requests[i] = result, err, false else left = left + 1 end
-      end
-    end
-    if left == 0 or (grace_until and now() >= grace_until) then break end
-    local slept, stop = sleep(0.01)
-    if not slept then
-      if grace_until then break end   -- a second signal: no more waiting
-      self.signal = stop.signal == "SIGTERM" and "SIGTERM" or "SIGINT"
-      grace_until = now() + M.TRIGGER_GRACE
-    end
-  end
-  for i, req in ipairs(requests) do
-    if req then
-      req:abort("interrupted by " .. tostring(self.signal))
-      local _, result, err = req:poll()
-      results[i], errs[i] = result, err
-      if err and err.kind == "interrupted" then err.signal = self.signal end
-    end
-  end
-  for i = 1, #requests do
-    if results[i] or (errs[i] and errs[i].status) then self.answered = true end
-  end
+  local results, errs, signal, answered = M.await(requests)
+  if signal and not self.signal then self.signal = signal end
+  if answered then self.answered = true end
   return results, errs
 end
 
 -- A lane whose trigger or re-run (what) a signal cut before its answer
 -- came: say whether a run may exist, and how to find it with the command.
 function Gate:cut(lane, what, err)
-  local text = err.run_may_exist
-    and ("interrupted before the API answered the %s: a run may have been created, and it was not cancelled; " ..
-         "%s and cancel it with `empirical cancel ID`"):format(what, render.FIND_RUN)
-    or ("interrupted before the %s was sent: no run was created"):format(what)
+  local text = M.cut_text(what, err)
   err.message, err.request, err.attempts, err.worded = text, nil, nil, true
   lane.note = text
   lane.maybe_created = err.run_may_exist or nil
@@ -273,7 +326,11 @@ function Gate:settle(lane, detail, err)
     attempt.detail = err.detail or attempt.detail
     self:reword(err)
     if err.kind ~= "interrupted" then self:say(("%s: %s"):format(lane.label, render.error_text(err))) end
-    return self:fail(lane, err)
+    self:fail(lane, err)
+    -- Polling given up (the API kept failing, answered what cannot be read,
+    -- or refused the run): the run goes on unless cleanup cancels it.
+    if err.kind ~= "interrupted" and lane.outcome ~= "timeout" then self.gave_up = true end
+    return
   end
   attempt.detail = detail
   attempt.verdict = M.judge(detail, self.opts.allow_empty)
@@ -343,14 +400,16 @@ function Gate:follow(lanes)
   end
 end
 
--- Cancel what the gate is responsible for, after a signal, the deadline or a
+-- Cancel what the gate is responsible for, after a signal, the deadline,
+-- polling given up (as the deadline: unless --on-timeout leave) or a
 -- refused environment.
 function Gate:cleanup(lanes)
   local why
   if self.signal then why = "interrupted by " .. self.signal
   elseif self.rejected and self.opts.on_reject ~= "leave" and self.opts.on_reject ~= "wait" then
     why = "another environment was refused"
-  elseif self.timed_out and self.opts.on_timeout ~= "leave" then why = "the gate's deadline passed" end
+  elseif self.timed_out and self.opts.on_timeout ~= "leave" then why = "the gate's deadline passed"
+  elseif self.gave_up and self.opts.on_timeout ~= "leave" then why = "the gate gave up polling" end
   if not why then return end
   local ids = {}
   for _, lane in ipairs(lanes) do
@@ -360,8 +419,12 @@ function Gate:cleanup(lanes)
     if mine and unfinished then ids[#ids + 1] = attempt.id end
   end
   if #ids == 0 then return end
-  self.cancelled = cancel_all(self.client, ids, "empirical gate: " .. why, 1.5)
-  for _, row in ipairs(self.cancelled) do self:say(render.cancel_line(row, self:link(row.id))) end
+  if why == "the gate gave up polling" then
+    self:say(("gave up polling: cancelling the runs this gate started (--on-timeout leave leaves them): %s")
+             :format(table.concat(ids, ", ")))
+  end
+  self.cancelled = M.cancel_all(self.client, ids, "empirical gate: " .. why, 1.5)
+  for _, row in ipairs(self.cancelled) do self:say(M.cancel_text(row, self:link(row.id))) end
   if self.cancelled.second_signal then self:say("second signal: not waiting for the cancels to be confirmed") end
 end
 

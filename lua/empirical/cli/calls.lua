@@ -26,12 +26,64 @@ local function json(value, arrays)
   return (cjson.encode(prep(value, "(top)")):gsub('"\\u0001empirical:empty%-array\\u0001"', "[]"))
 end
 
+-- Every command that calls the API catches SIGINT and SIGTERM: a call in
+-- flight ends within about 100 ms with an "interrupted" error, which
+-- ctx:failed turns into one line and exit 130 or 143.
 local function with_client(o, ctx, what, body)
+  require("empirical").catch_signals()
   local client, err = ctx:client(o)
   if not client then return ctx:failed(err, what) end
   local ok, code = pcall(body, client)
   client:close()
   if not ok then error(code, 0) end
+  return code
+end
+
+-- Start one call per item (start(item) -> request or nil, err) and wait for
+-- them with the gate's grace on a signal (empirical.gate.await): results,
+-- errs by position, the signal, whether the API answered any.
+local function started(items, start)
+  local requests, early = {}, {}
+  for i, item in ipairs(items) do
+    local req, err = start(item)
+    requests[i], early[i] = req or false, err
+  end
+  local results, errs, signal, answered = require("empirical.gate").await(requests)
+  for i in ipairs(items) do errs[i] = errs[i] or (not results[i] and early[i]) or nil end
+  return results, errs, signal, answered
+end
+
+-- A signal ended a trigger or a re-run (what): the runs the API created
+-- meanwhile (made: {label, id} rows) are cancelled; one whose request was
+-- cut is named with the command to find it (cut: {label, err} rows).
+-- Says a line each, then the closing one; with --json the document
+-- {exit_code, error, runs}. Returns the exit code.
+local function interrupted(o, ctx, client, what, signal, made, cut)
+  local gate = require("empirical.gate")
+  local code = OUTCOME_CODE[signal]
+  local ids = {}
+  for i, m in ipairs(made) do ids[i] = m.id end
+  local rows = gate.cancel_all(client, ids, format("empirical %s: interrupted by %s", what, signal), 1.5)
+  local runs, maybe = {}, {}
+  for i, m in ipairs(made) do
+    local row = rows[i]
+    ctx:say(format("empirical %s%s: %s", what, m.label and (" " .. m.label) or "",
+                   gate.cancel_text(row, render.link(o, m.id))))
+    runs[#runs + 1] = { environment = m.environment, id = m.id, status = row.status, error = row.error }
+  end
+  for _, c in ipairs(cut) do
+    local text = gate.cut_text(what == "rerun" and "re-run" or what, c.err)
+    ctx:say(format("empirical %s%s: %s", what, c.label and (" " .. c.label) or "", text))
+    if c.err.run_may_exist then maybe[#maybe + 1] = c.label or what end
+    runs[#runs + 1] = { environment = c.environment, status = c.err.run_may_exist and "may exist" or "not created" }
+  end
+  if rows.second_signal then ctx:say("second signal: not waiting for the cancels to be confirmed") end
+  local line = gate.signal_line(signal, rows, maybe)
+  ctx:say(format("empirical %s: %s", what, line))
+  if o.json then
+    ctx:document(json({ exit_code = code, error = { kind = "interrupted", message = line }, runs = runs },
+                      { runs = true }))
+  end
   return code
 end
 
@@ -46,12 +98,18 @@ function M.trigger(o, ctx)
                                                         usage = true })
   end
   return with_client(o, ctx, "trigger", function(client)
-    local params, rows, code = {}, {}, 0
-    for i, env in ipairs(o.environment) do params[i] = gate.trigger_params(fields, env) end
-    local runs, errs = client:trigger_all(params)
-    local answered = false
-    for i in ipairs(o.environment) do
-      if runs[i] or (errs[i] and errs[i].status) then answered = true end
+    local rows, code = {}, 0
+    local runs, errs, signal, answered = started(o.environment, function(env)
+      return client:start("trigger", gate.trigger_params(fields, env))
+    end)
+    if signal then
+      local made, cut = {}, {}
+      for i, env in ipairs(o.environment) do
+        if runs[i] then made[#made + 1] = { label = env, environment = env, id = runs[i].id }
+        elseif errs[i].kind == "interrupted" then cut[#cut + 1] = { label = env, environment = env, err = errs[i] }
+        else ctx:failed(errs[i], "trigger " .. env, answered) end
+      end
+      return interrupted(o, ctx, client, "trigger", signal, made, cut)
     end
     for i, env in ipairs(o.environment) do
       local run = runs[i]
@@ -75,7 +133,14 @@ end
 function M.rerun(o, ctx)
   local id = o.args[1]
   return with_client(o, ctx, "rerun", function(client)
-    local run, err = client:rerun(id, { only_failed = o.only_failed or nil, send_notifications = o.notify or nil })
+    local results, errs, signal = started({ id }, function()
+      return client:start("rerun", id, { only_failed = o.only_failed or nil, send_notifications = o.notify or nil })
+    end)
+    local run, err = results[1], errs[1]
+    if signal and (run or err.kind == "interrupted") then
+      return interrupted(o, ctx, client, "rerun", signal, run and { { id = run.id } } or {},
+                         run and {} or { { err = err } })
+    end
     if not run then return ctx:failed(err, "rerun") end
     local url = render.link(o, run.id)
     if o.json then
@@ -148,6 +213,16 @@ function M.cancel(o, ctx)
     local code, rows = 0, {}
     for i, id in ipairs(o.args) do
       local res, err = client:cancel(id, o.reason and { reason = o.reason } or nil)
+      if not res and err.kind == "interrupted" then
+        -- The one in flight may or may not be cancelled; the rest were not sent.
+        local open = {}
+        for k = i, #o.args do open[#open + 1] = number_text(o.args[k]) end
+        err.message = format("interrupted by %s before the API answered: not confirmed cancelled, may still " ..
+                             "be running: %s (cancel with `empirical cancel %s`)", err.signal or "a signal",
+                             table.concat(open, ", "), table.concat(open, " "))
+        err.worded = true
+        return ctx:failed(err, "cancel")
+      end
       if res then
         rows[i] = { id = id, status = "cancelled", message = res.message }
       elseif err.status == 412 then
@@ -176,10 +251,27 @@ function M.list(o, ctx)
       rows[#rows + 1] = run
     end
     if o.json then ctx:document(json(rows, { ["(top)"] = true })) return 0 end
+    if #rows == 0 then ctx:say("no runs match") return 0 end   -- stdout stays empty: no header without rows
     for _, line in ipairs(render.runs_table(rows, require("empirical").terminal_width(ctx.out))) do ctx:print(line) end
-    if #rows == 0 then ctx:say("no runs match") end
     return 0
   end)
+end
+
+-- The list fields of a parsed report (empirical.playwright), as JSON arrays
+-- even when empty: asked of the parser itself, not written down again. The
+-- report's lists are the tables it leaves empty for a report of no tests;
+-- an entry's are all its tables (path).
+local lists
+local function report_lists()
+  if lists then return lists end
+  local playwright = require("empirical.playwright")
+  lists = {}
+  for key, v in pairs(assert(playwright.parse('{"suites":[]}'))) do
+    if type(v) == "table" and next(v) == nil then lists[key] = true end
+  end
+  local one = assert(playwright.parse('{"suites":[{"specs":[{"title":"t","tests":[{}]}]}]}'))
+  for key, v in pairs(one.tests[1]) do if type(v) == "table" then lists[key] = true end end
+  return lists
 end
 
 function M.report(o, ctx)
@@ -189,7 +281,7 @@ function M.report(o, ctx)
     local parsed
     parsed, err = client:report(detail)
     if not parsed then return ctx:failed(err, "report", true) end
-    if o.json then ctx:document(json(parsed, { failed = true, flaky = true, path = true, errors = true })) return 0 end
+    if o.json then ctx:document(json(parsed, report_lists())) return 0 end
     local attempt = { id = o.args[1], detail = detail, report = parsed,
                       verdict = require("empirical.report").verdict(detail) }
     ctx:print((render.attempt_text({ label = "report" }, attempt):gsub("^report: ", "")))

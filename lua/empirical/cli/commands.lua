@@ -100,7 +100,9 @@ M.FLAGS = {
                        help = "re-run only the failed tests, up to N times" },
   ["allow-empty"] = { kind = "switch", help = "a run of zero tests passes (it fails otherwise)" },
   ["on-timeout"] = { kind = "value", arg = "cancel|leave", check = "choice", choices = { "cancel", "leave" },
-                     default = "cancel", help = "at the deadline, cancel the runs this gate started, or leave them" },
+                     default = "cancel",
+                     help = "at the deadline, or when polling is given up, cancel the runs this gate started, " ..
+                            "or leave them" },
   ["on-reject"] = { kind = "value", arg = "cancel|leave|wait", check = "choice",
                     choices = { "cancel", "leave", "wait" }, default = "cancel",
                     help = "when an environment's trigger is refused: cancel the runs already triggered, " ..
@@ -154,12 +156,19 @@ local function refused(what_4xx)
 end
 
 -- Exit codes of the commands that make a few calls and judge no run: 0 is
--- each one's own (`ok`), then the API's failure and the caller's.
-local function call_exits(ok, what_4xx)
+-- each one's own (`ok`), then the API's failure and the caller's, then a
+-- signal (each ends the command within about 100 ms, or after the grace a
+-- trigger or re-run in flight gets); after_signal: what became of the work.
+local function call_exits(ok, what_4xx, after_signal)
+  after_signal = after_signal or "nothing more is sent"
   return { { "passed", meaning = ok },
            { "no_verdict", meaning = "the API could not be reached or kept failing (network errors, 5xx, 429)" },
-           refused(what_4xx) }
+           refused(what_4xx),
+           { "sigint", meaning = "interrupted by SIGINT (Ctrl+C); " .. after_signal },
+           { "sigterm", meaning = "stopped by SIGTERM; " .. after_signal } }
 end
+-- A trigger or re-run a signal cuts.
+local CREATED = "a run created meanwhile is cancelled, one that may have been created is named with how to find it"
 local NO_RUN = "a run that does not exist"
 
 --- The subcommands, in the order help lists them. args: the positionals
@@ -181,11 +190,11 @@ M.COMMANDS = {
   { name = "trigger", summary = "Start a test run per environment and print its id and link",
     usage = { "--environment SLUG [--environment SLUG...] [flags]" },
     flags = join({ "environment" }, TRIGGER, LINKED), needs = "environment",
-    exits = call_exits("every environment's run was triggered", "an unknown environment"),
+    exits = call_exits("every environment's run was triggered", "an unknown environment", CREATED),
     examples = { "empirical trigger --environment staging --tag @smoke" } },
   { name = "rerun", summary = "Re-run a run, or only its failed tests", usage = { "ID [flags]" },
     args = { arg = "ID", check = "id", min = 1, max = 1 }, flags = join({ "only-failed", "notify" }, LINKED),
-    exits = call_exits("the re-run was started", NO_RUN),
+    exits = call_exits("the re-run was started", NO_RUN, CREATED),
     examples = { "empirical rerun 456 --only-failed" } },
   { name = "get", summary = "Show a run: state, counts, link, failed tests", usage = { "ID [flags]" },
     args = { arg = "ID", check = "id", min = 1, max = 1 }, flags = LINKED,
@@ -200,7 +209,8 @@ M.COMMANDS = {
     examples = { "empirical wait 456 457 --timeout 30m" } },
   { name = "cancel", summary = "Cancel runs (one that already ended is not an error)",
     usage = { "ID... [--reason TEXT] [flags]" }, args = { arg = "ID", check = "id", min = 1 },
-    flags = join({ "reason" }, API), exits = call_exits("each run was cancelled, or had already ended", NO_RUN),
+    flags = join({ "reason" }, API), exits = call_exits("each run was cancelled, or had already ended", NO_RUN,
+                                                  "the runs not confirmed cancelled are named"),
     examples = { "empirical cancel 456 --reason \"rolled back\"" } },
   { name = "list", summary = "List the project's runs, newest first", usage = { "[filters] [flags]" },
     flags = join({ "state", "result", { "branch", help = "only runs on this test branch" }, "environment-id", "days",
