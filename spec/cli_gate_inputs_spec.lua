@@ -235,7 +235,7 @@ describe("the gate's inputs", function()
       assert.equal(3, code)
       assert.equal("empirical gate: --shards: '0' is not a whole number from 1\n" .. USAGE, err)
       assert.same({ verdict = "invalid", exit_code = 3, runs = {}, cancelled = {},
-                    error = { kind = "usage", message = "--shards: '0' is not a whole number from 1" } },
+                    error = { kind = "usage", message = "--shards: '0' is not a whole number from 1", flag = "shards" } },
                   cjson.decode(out))
       assert.is_true(validate(out))
       code, out = run { "gate", "--environment", "--json" }

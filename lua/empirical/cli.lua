@@ -112,10 +112,14 @@ local RUNNERS = setmetatable({ gate = function(o, ctx) return require("empirical
                                  return function(o, ctx) return require("empirical.cli.calls")[name](o, ctx) end
                                end })
 
-local function usage_error(ctx, command, problem)
+-- source: {flag=} or {variable=}, what the refused value came from (args.parse).
+local function usage_error(ctx, command, problem, source)
   ctx:say(("empirical%s: %s"):format(command and (" " .. command.name) or "", problem))
   ctx:say(("Run 'empirical %s--help' for usage."):format(command and (command.name .. " ") or ""))
-  if command and ctx.json then ctx:error_document(command, { kind = "usage", message = problem }, CODE.usage) end
+  if command and ctx.json then
+    ctx:error_document(command, { kind = "usage", message = problem, flag = source and source.flag,
+                                  variable = source and source.variable }, CODE.usage)
+  end
   return CODE.usage
 end
 
@@ -162,8 +166,8 @@ local function dispatch(argv, ctx)
     return unknown_command(ctx, first)
   end
   ctx.command, ctx.json = command, wants_json(command, argv)
-  local o, problem = args.parse(command, argv, 2, ctx.getenv)
-  if not o then return usage_error(ctx, command, problem) end
+  local o, problem, source = args.parse(command, argv, 2, ctx.getenv)
+  if not o then return usage_error(ctx, command, problem, source) end
   if o.help then ctx.out:write(help.command(command)) return 0 end
   ctx.o, ctx.json = o, o.json
   local code = RUNNERS[command.name](o, ctx)
@@ -190,10 +194,11 @@ function M.main(argv, sys)
   sys = sys or {}
   local ctx = setmetatable({ out = sys.stdout or io.stdout, err = sys.stderr or io.stderr,
                              getenv = sys.getenv or os.getenv }, Context)
-  -- A misspelt variable would be ignored without a word: one line each, never its value.
-  for _, line in ipairs(require("empirical.cli.words").unknown_variables((sys.environ or environ_names)())) do
-    ctx:say(line)
-  end
+  -- A misspelt variable would be ignored without a word: one line each,
+  -- never its value. An injected getenv is the environment: this process's
+  -- own is then none of the command's.
+  local names = sys.environ and sys.environ() or sys.getenv and {} or environ_names()
+  for _, line in ipairs(require("empirical.cli.words").unknown_variables(names)) do ctx:say(line) end
   local trace
   local ok, code = xpcall(dispatch, function(e)
     trace = debug.traceback(tostring(e), 2)

@@ -134,18 +134,28 @@ function M.cancel_text(row, url)
   return render.cancel_line(row, url)
 end
 
---- The line that closes a gate (or a command) a signal ended: the runs
--- whose cancel was confirmed, those that may still be running (with the
--- command that cancels them), and the lanes whose trigger or re-run was cut
--- before its answer (maybe: their labels). cancelled: the cancel rows.
-function M.signal_line(signal, cancelled, maybe)
-  local done, open = {}, {}
-  for _, row in ipairs(cancelled or {}) do
+--- The cancel rows in two lists, by id: confirmed ("2 (cancelled)", "3 (already
+-- ended)") and not confirmed (ids whose cancel got no answer in time or
+-- failed: those runs may still be running).
+function M.cancel_groups(rows)
+  local done, open, sorted = {}, {}, {}
+  for i, row in ipairs(rows or {}) do sorted[i] = row end
+  table.sort(sorted, function(a, b) return (tonumber(a.id) or 0) < (tonumber(b.id) or 0) end)
+  for _, row in ipairs(sorted) do
     local id = report.number_text(row.id)
     if row.status == "cancelled" or row.status == "already ended" then
       done[#done + 1] = ("%s (%s)"):format(id, row.status)
     else open[#open + 1] = id end
   end
+  return done, open
+end
+
+--- The line that closes a gate (or a command) a signal ended: the runs
+-- whose cancel was confirmed, those that may still be running (with the
+-- command that cancels them), and the lanes whose trigger or re-run was cut
+-- before its answer (maybe: their labels). cancelled: the cancel rows.
+function M.signal_line(signal, cancelled, maybe)
+  local done, open = M.cancel_groups(cancelled)
   local parts = { ("interrupted by %s; cancelled: %s"):format(signal,
                                                               #done > 0 and table.concat(done, ", ") or "none") }
   if #open > 0 then
@@ -277,7 +287,7 @@ end
 -- is): it names the failed and flaky tests with their messages, and gives
 -- every test the identity (file, line, project) JUnit writes, passing ones
 -- too. A failure to fetch it costs a line, never the verdict.
-local NO_TESTS_RAN = { error = true, cancelled = true, running = true }
+local NO_TESTS_RAN = report.NO_TESTS_RAN
 
 function Gate:fetch_report(lane, attempt)
   if NO_TESTS_RAN[attempt.verdict] then return end

@@ -48,6 +48,10 @@ local tointeger = math.tointeger or function(v) return v end   -- 5.1, LuaJIT: a
 
 local M = {}
 
+--- The fields of a parsed report, and of its entries, that are lists: JSON
+-- arrays even when empty (`empirical report --json`).
+M.LISTS = { "tests", "passed", "failed", "flaky", "skipped", "errors", "path" }
+
 M.MAX_DEPTH = 1000   -- JSON nesting; a real report is about 15 + 2 per describe level
 M.ERROR_CAP = 4096
 

@@ -123,17 +123,13 @@ local CHECKS = {
   end,
 }
 
--- The check a flag's value gets, where its row in empirical.cli.commands
--- says another: fake's --speed is a rate, not seconds.
-local CHECK_OF = { speed = "rate" }
-
 -- A value as echoed in an error: a link's user information masked.
 local ECHO = { template = M.masked_url }
 
 -- where: what the value came from, variable or nil (the flag --name).
 -- Returns the value, or nil, the problem and its source.
 local function check(flag, name, text, variable)
-  local how = CHECK_OF[name] or flag.check or "text"
+  local how = flag.check or "text"
   local value, expected, problem = CHECKS[how](text, flag)
   if value ~= nil then return value end
   local shown = (ECHO[how] or tostring)(text)

@@ -252,26 +252,10 @@ function M.list(o, ctx)
     end
     if o.json then ctx:document(json(rows, { ["(top)"] = true })) return 0 end
     if #rows == 0 then ctx:say("no runs match") return 0 end   -- stdout stays empty: no header without rows
-    for _, line in ipairs(render.runs_table(rows, require("empirical").terminal_width(ctx.out))) do ctx:print(line) end
+    local width = require("empirical.cli.progress").width(ctx.out, ctx.getenv)
+    for _, line in ipairs(render.runs_table(rows, width)) do ctx:print(line) end
     return 0
   end)
-end
-
--- The list fields of a parsed report (empirical.playwright), as JSON arrays
--- even when empty: asked of the parser itself, not written down again. The
--- report's lists are the tables it leaves empty for a report of no tests;
--- an entry's are all its tables (path).
-local lists
-local function report_lists()
-  if lists then return lists end
-  local playwright = require("empirical.playwright")
-  lists = {}
-  for key, v in pairs(assert(playwright.parse('{"suites":[]}'))) do
-    if type(v) == "table" and next(v) == nil then lists[key] = true end
-  end
-  local one = assert(playwright.parse('{"suites":[{"specs":[{"title":"t","tests":[{}]}]}]}'))
-  for key, v in pairs(one.tests[1]) do if type(v) == "table" then lists[key] = true end end
-  return lists
 end
 
 function M.report(o, ctx)
@@ -281,7 +265,12 @@ function M.report(o, ctx)
     local parsed
     parsed, err = client:report(detail)
     if not parsed then return ctx:failed(err, "report", true) end
-    if o.json then ctx:document(json(parsed, report_lists())) return 0 end
+    if o.json then
+      local lists = {}
+      for _, key in ipairs(require("empirical.playwright").LISTS) do lists[key] = true end
+      ctx:document(json(parsed, lists))
+      return 0
+    end
     local attempt = { id = o.args[1], detail = detail, report = parsed,
                       verdict = require("empirical.report").verdict(detail) }
     ctx:print((render.attempt_text({ label = "report" }, attempt):gsub("^report: ", "")))
@@ -299,8 +288,7 @@ function M.fake(o, ctx)
   local empirical = require("empirical")
   local handle, err = fake.spawn { port = o.port, speed = o.speed, token = o.token }
   if not handle then ctx:say("empirical fake: " .. tostring(err)) return CODE.no_verdict end
-  if o.json then ctx:document(json({ url = handle.url, token = handle.token }, {}))
-  else ctx:print(handle.url) end
+  ctx:print(handle.url)
   if ctx.out.flush then ctx.out:flush() end
   ctx:say(format("fake API at %s; use it with\n  export EMPIRICALRUN_API_URL=%s EMPIRICALRUN_KEY=%s\n" ..
                  "Ctrl+C stops it.", handle.url, handle.url, handle.token))

@@ -130,7 +130,7 @@ M.FLAGS = {
   days = { kind = "value", arg = "N", check = "positive", help = "only runs of the last N days" },
   limit = { kind = "value", arg = "N", check = "positive", default = "20", help = "list at most N runs" },
   port = { kind = "value", arg = "N", check = "count", default = "0", help = "port to listen on; 0: any free port" },
-  speed = { kind = "value", arg = "X", check = "seconds", default = "1",
+  speed = { kind = "value", arg = "X", check = "rate", default = "1",
             help = "clock rate: 10 runs ten times faster" },
   token = { kind = "value", arg = "TOKEN", check = "text", default = "fake-token", help = "the key the fake accepts" },
   json = { kind = "switch", help = "print the result as JSON on stdout (progress and messages stay on stderr)" },

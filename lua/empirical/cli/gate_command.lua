@@ -200,12 +200,9 @@ function M.run(o, ctx)
     for _, line in ipairs(publish.annotations(result)) do stream:write(line, "\n") end
   end
   if result.signal then
-    local ids = {}
-    for _, row in ipairs(result.cancelled) do ids[#ids + 1] = format("%s (%s)", row.id, row.status) end
     local maybe = {}
     for _, lane in ipairs(lanes) do if lane.maybe_created then maybe[#maybe + 1] = lane.label end end
-    ctx:say(format("interrupted by %s; cancelled: %s%s", result.signal, #ids > 0 and table.concat(ids, ", ") or "none",
-                   #maybe > 0 and ("; not cancelled, a run may exist: " .. table.concat(maybe, ", ")) or ""))
+    ctx:say(require("empirical.gate").signal_line(result.signal, result.cancelled, maybe))
   end
   if o.json then
     ctx:document(publish.json(result))

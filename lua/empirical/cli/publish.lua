@@ -192,9 +192,14 @@ function M.markdown(result)
     end
   end
   if #result.cancelled > 0 then
-    local ids = {}
-    for _, row in ipairs(result.cancelled) do ids[#ids + 1] = format("%s (%s)", row.id, row.status) end
-    blocks[#blocks + 1] = { "Cancelled: " .. concat(ids, ", ") }
+    local done, open = require("empirical.gate").cancel_groups(result.cancelled)
+    local block = {}
+    if #done > 0 then block[#block + 1] = "Cancelled: " .. concat(done, ", ") end
+    if #open > 0 then
+      block[#block + 1] = ("Not confirmed, may still be running: %s (cancel with `empirical cancel %s`)")
+                            :format(concat(open, ", "), concat(open, " "))
+    end
+    blocks[#blocks + 1] = block
   end
   for _, block in ipairs(blocks) do
     out[#out + 1] = ""
