@@ -21,25 +21,7 @@ local function exists(path)
   return errno ~= 2
 end
 
--- The README's --json schema, and a check of a document against it
--- (python3-jsonschema): true or the error.
-local function schema_validator()
-  local readme = helper.read_file("README.md")
-  local schema = assert(readme:match("### `%-%-json`.-```json\n(.-)```"))
-  local file = os.tmpname()
-  helper.write_file(file, schema)
-  return function(text)
-    local doc = os.tmpname()
-    helper.write_file(doc, text)
-    local code, _, err = helper.run({ "/usr/bin/python3", "-c", [[
-import json, sys, jsonschema
-schema = json.load(open(sys.argv[1]))
-jsonschema.Draft202012Validator(schema).validate(json.load(open(sys.argv[2])))
-]], file, doc }, {})
-    os.remove(doc)
-    return code == 0 or err
-  end, function() os.remove(file) end
-end
+local schema_validator = helper.readme_schema_validator
 
 describe("the gate's inputs", function()
   local fake, validate, drop_schema
@@ -321,13 +303,7 @@ describe("the gate on a signal while a trigger is in flight", function()
     return helper.start_command(fake, full)
   end
 
-  local function requests(method, pattern)
-    local n = 0
-    for _, r in ipairs(fake:log()) do
-      if r.method == method and (not pattern or r.path:match(pattern)) then n = n + 1 end
-    end
-    return n
-  end
+  local function requests(method, pattern) return helper.count(fake:log(), method, pattern) end
 
   local until_ = helper.wait_until
 

@@ -25,23 +25,7 @@ local function exists(path)
   return errno ~= 2
 end
 
--- The README's --json schema: a check of a document against it
--- (python3-jsonschema), true or the error; and a cleanup.
-local function schema_validator()
-  local schema = assert(helper.read_file("README.md"):match("### `%-%-json`.-```json\n(.-)```"))
-  local file = os.tmpname()
-  helper.write_file(file, schema)
-  return function(text)
-    local doc = os.tmpname()
-    helper.write_file(doc, text)
-    local code, _, err = helper.run({ "/usr/bin/python3", "-c", [[
-import json, sys, jsonschema
-jsonschema.Draft202012Validator(json.load(open(sys.argv[1]))).validate(json.load(open(sys.argv[2])))
-]], file, doc }, {})
-    os.remove(doc)
-    return code == 0 or err
-  end, function() os.remove(file) end
-end
+local schema_validator = helper.readme_schema_validator
 
 describe("args.parse names what it refuses", function()
   local gate = commands.COMMAND.gate

@@ -9,7 +9,6 @@ local cjson = require("cjson")
 local empirical = require("empirical")
 
 local it_signals = empirical.catch_signals and it or pending
-local read = helper.take_file
 
 local function no_lua_error(text)
   assert.is_nil(text:find("stack traceback", 1, true), text)
@@ -24,41 +23,19 @@ describe("a command on a signal", function()
   before_each(function() fake:reset() end)
 
   -- The command in the background: its pid, and a function that waits for
-  -- it and returns exit code, stdout, stderr.
+  -- it and returns exit code, stdout, stderr (never a Lua error in them).
   local function start(argv)
-    local base = os.tmpname()
-    local vars = { "EMPIRICALRUN_KEY=" .. fake.token, "EMPIRICALRUN_API_URL=" .. fake.url, "CI=true",
-                   "LUA_PATH=" .. helper.shell_quote(package.path), "LUA_CPATH=" .. helper.shell_quote(package.cpath) }
-    local quoted = {}
-    for i, a in ipairs(argv) do quoted[i] = helper.shell_quote(a) end
-    local command = ("set -m; env -u EMPIRICALRUN_PROJECT -u GITHUB_STEP_SUMMARY -u GITHUB_ACTIONS %s %s bin/empirical " ..
-                     "%s >%s.out 2>%s.err & echo $!; wait $!; echo $? >%s.code")
-                    :format(table.concat(vars, " "), helper.LUA, table.concat(quoted, " "), base, base, base)
-    local pipe = assert(io.popen("bash -c " .. helper.shell_quote(command) .. " 2>/dev/null"))
-    local pid = pipe:read("*l")
+    local pid, finish = helper.start_command(fake, argv)
     return pid, function()
-      pipe:close()
-      local code, out, err = tonumber(read(base .. ".code")), read(base .. ".out"), read(base .. ".err")
+      local code, out, err = finish()
       no_lua_error(out .. err)
       return code, out, err
     end
   end
 
-  local function requests(method, pattern)
-    local n = 0
-    for _, r in ipairs(fake:log()) do
-      if r.method == method and (not pattern or r.path:match(pattern)) then n = n + 1 end
-    end
-    return n
-  end
+  local function requests(method, pattern) return helper.count(fake:log(), method, pattern) end
 
-  local function until_(what, check)
-    for _ = 1, 400 do
-      if check() then return end
-      os.execute("sleep 0.02")
-    end
-    error("gave up waiting for " .. what)
-  end
+  local until_ = helper.wait_until
 
   -- Run argv, send `signal` once a request `method` (path matching) reached
   -- the fake; returns code, out, err and the seconds from the signal to the end.
@@ -273,24 +250,15 @@ describe("the gate", function()
              function()
     fake:scenario { pending_seconds = 1e6 }
     fake:script { method = "POST", path = "/api/test-runs/1/cancel", delay = 4 }
-    local argv = { "gate", "--interval", "0.05", "--environment", "staging", "--environment", "production", "--json" }
-    local base = os.tmpname()
-    local vars = { "EMPIRICALRUN_KEY=" .. fake.token, "EMPIRICALRUN_API_URL=" .. fake.url, "CI=true",
-                   "LUA_PATH=" .. helper.shell_quote(package.path), "LUA_CPATH=" .. helper.shell_quote(package.cpath) }
-    local command = ("set -m; env -u EMPIRICALRUN_PROJECT -u GITHUB_STEP_SUMMARY -u GITHUB_ACTIONS %s %s bin/empirical " ..
-                     "%s >%s.out 2>%s.err & echo $!; wait $!; echo $? >%s.code")
-                    :format(table.concat(vars, " "), helper.LUA, table.concat(argv, " "), base, base, base)
-    local pipe = assert(io.popen("bash -c " .. helper.shell_quote(command) .. " 2>/dev/null"))
-    local pid = pipe:read("*l")
-    for _ = 1, 400 do
+    local pid, finish = helper.start_command(fake, { "gate", "--interval", "0.05", "--environment", "staging",
+                                                     "--environment", "production", "--json" })
+    helper.wait_until("the polls", function()
       local n = 0
       for _, r in ipairs(fake:log()) do if r.method == "GET" then n = n + 1 end end
-      if n >= 2 then break end
-      os.execute("sleep 0.02")
-    end
+      return n >= 2
+    end)
     os.execute("kill -INT " .. pid)
-    pipe:close()
-    local code, out, err = tonumber(read(base .. ".code")), read(base .. ".out"), read(base .. ".err")
+    local code, out, err = finish()
     no_lua_error(out .. err)
     assert.equal(130, code, err)
     assert.truthy(err:find("cancel run 1: no answer in time: it may still be running; cancel it with " ..

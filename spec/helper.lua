@@ -109,6 +109,24 @@ function M.wait_until(what, check)
   error("gave up waiting for " .. what)
 end
 
+-- The README's `--json` schema: a check of a document (JSON text) against it
+-- with python3-jsonschema, true or the error; and a cleanup.
+function M.readme_schema_validator()
+  local schema = assert(M.read_file("README.md"):match("### `%-%-json`.-```json\n(.-)```"))
+  local file = os.tmpname()
+  M.write_file(file, schema)
+  return function(text)
+    local doc = os.tmpname()
+    M.write_file(doc, text)
+    local code, _, err = M.run({ "/usr/bin/python3", "-c", [[
+import json, sys, jsonschema
+jsonschema.Draft202012Validator(json.load(open(sys.argv[1]))).validate(json.load(open(sys.argv[2])))
+]], file, doc }, {})
+    os.remove(doc)
+    return code == 0 or err
+  end, function() os.remove(file) end
+end
+
 -- A file's text; the file is removed.
 function M.take_file(path)
   local text = M.read_file(path)
@@ -130,10 +148,13 @@ function M.junit_suites(path)
   return M.children(doc, "testsuite")
 end
 
--- The requests in a fake's log with this method.
-function M.count(log, method)
+-- The requests in a fake's log with this method (and a path matching the
+-- Lua pattern, when given).
+function M.count(log, method, pattern)
   local n = 0
-  for _, r in ipairs(log) do if r.method == method then n = n + 1 end end
+  for _, r in ipairs(log) do
+    if r.method == method and (not pattern or r.path:match(pattern)) then n = n + 1 end
+  end
   return n
 end
 
