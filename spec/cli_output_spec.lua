@@ -95,6 +95,17 @@ describe("the command's output", function()
       assert.equal("dispatch_failed", cjson.decode(out).runs[1].attempts[1].error_code)
     end)
 
+    it("and in wait's line and --json", function()
+      fake:scenario { end_state = "error", error_code = "merge_conflict" }
+      local id = assert(helper.client(fake):trigger { environment = "staging" }).id
+      local code, out = run { "wait", tostring(id), "--interval", "0.05" }
+      assert.equal(2, code)
+      assert.matches(("^run %d: error %%(merge_conflict%%), "):format(id), out)
+      code, out = run { "wait", tostring(id), "--interval", "0.05", "--json" }
+      assert.equal(2, code)
+      assert.equal("merge_conflict", cjson.decode(out)[1].error_code)
+    end)
+
     it("without an error code, says nothing of one", function()
       fake:scenario { end_state = "error" }
       local code, out, err, md, suites = gate { "--environment", "staging", "--json" }
@@ -591,7 +602,7 @@ describe("the command's output", function()
       local code, _, err = run { "gate", "--run", tostring(id), "--interval", "0.05", "--rerun-failed", "1" }
       assert.equal(0, code, err)
       assert.is_nil(err:find("run 1: run 1", 1, true), err)
-      assert.matches("\nrun 1 queued, 0/6 done", "\n" .. err)
+      assert.matches("\nrun 1 %a+, %d/6 done", "\n" .. err)   -- queued or started: the fake's clock runs fast
       assert.matches("\nrun 1 ended: FAILED %(", err)
       assert.matches("\nrun 1: run 2 ended: PASSED %(", err)
       assert.equal("run 7 started, 2/6 done, 0 failed",

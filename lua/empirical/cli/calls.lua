@@ -198,9 +198,11 @@ function M.wait(o, ctx)
       local r = detail and detail.testRun or {}
       rows[i] = { id = id, outcome = outcome, state = r.state, counts = render.counts(detail),
                   url = render.link(o, id) }
+      local code_text = detail and require("empirical.report").error_code(detail)
+      rows[i].error_code = code_text
       if not o.json then
-        ctx:print(format("run %d: %s, %s%s", id, outcome, render.counts_text(rows[i].counts),
-                         rows[i].url and ("  " .. rows[i].url) or ""))
+        ctx:print(format("run %d: %s%s, %s%s", id, outcome, code_text and (" (" .. code_text .. ")") or "",
+                         render.counts_text(rows[i].counts), rows[i].url and ("  " .. rows[i].url) or ""))
       end
     end
     if o.json then ctx:document(json(rows, { ["(top)"] = true })) end
