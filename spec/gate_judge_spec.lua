@@ -97,6 +97,30 @@ describe("empirical gate against the fake", function()
     client:close()
   end)
 
+  it("a signal while settling one lane keeps the verdict of another that had ended, and cancels nothing ended",
+     function()
+    fake:scenario { tests = { { name = "one", outcome = "passed" } } }
+    -- Both runs end before the first poll that sees them; the gate settles
+    -- staging first, and the signal comes while it fetches staging's report.
+    fake:script { method = "GET", path = "/reports/1.json", delay = 5 }
+    fake:script { method = "GET", path = "/reports/2.json", delay = 5 }
+    fake:clock { speed = 0 }
+    local pid, finish = helper.start_command(fake, { "gate", "--environment", "staging", "--environment",
+                                                     "production", "--interval", "0.05", "--json" })
+    helper.wait_until("both triggers", function() return helper.count(fake:log(), "PUT") == 2 end)
+    fake:clock { advance = 3600 }
+    helper.wait_until("a report", function() return helper.count(fake:log(), "GET", "^/reports/") > 0 end)
+    os.execute("kill -INT " .. pid)
+    local code, out, err = finish()
+    assert.equal(130, code, err)
+    local result = cjson.decode(out)
+    local outcome = {}
+    for _, lane in ipairs(result.runs) do outcome[lane.label] = lane.outcome end
+    assert.same({ staging = "SIGINT", production = "passed" }, outcome, out)
+    assert.same({}, result.cancelled)
+    assert.equal(0, helper.count(fake:log(), "POST", "/cancel$"))
+  end)
+
   it("client:report(x, limit) ends within the limit", function()
     local client = helper.client(fake)
     local run1 = assert(client:trigger { environment = "staging" })

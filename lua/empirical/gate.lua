@@ -399,9 +399,16 @@ function Gate:follow(lanes)
     })
     if not details then error(tostring(errs)) end
     for i, lane in ipairs(active) do
+      local attempt = lane.attempts[#lane.attempts]
       if not self.signal then self:settle(lane, details[i], errs[i])
+      elseif details[i] then
+        -- Ended before the signal (met while settling another lane): its
+        -- verdict stands, without a report or a re-run; nothing to cancel.
+        attempt.detail = details[i]
+        attempt.verdict = M.judge(details[i], self.opts.allow_empty)
+        self:say(render.attempt_text(lane, attempt))
+        lane.outcome = attempt.verdict == "running" and "error" or attempt.verdict
       elseif errs[i] and errs[i].kind == "interrupted" then
-        local attempt = lane.attempts[#lane.attempts]
         attempt.detail = errs[i].detail or attempt.detail   -- what is known, for the reports
         self:fail(lane, errs[i])
       end
