@@ -121,6 +121,24 @@ describe("empirical gate against the fake", function()
     assert.equal(0, helper.count(fake:log(), "POST", "/cancel$"))
   end)
 
+  it("a --run lane with fractional counts and no report: one label, and --json as the README's schema says",
+     function()
+    local validate, drop_schema = helper.readme_schema_validator()
+    local body = cjson.encode { data = { test_run = { testRun = {
+      id = 7, state = "ended", total_count = 2.5, success_count = 2.5, failed_count = 0, skipped_count = 0,
+      flaky_count = 0, summary_url = cjson.null, duration = cjson.null } } } }
+    fake:script { method = "GET", path = "/api/test-runs/7", status = 200, content_type = "application/json",
+                  body = body, times = 5 }
+    local code, out, err = run { "gate", "--run", "7", "--interval", "0.05", "--json" }
+    assert.equal(0, code, err)
+    assert.truthy(err:find("\nrun 7: the Playwright report could not be fetched: ", 1, true), err)
+    assert.is_nil(err:find("run 7: run 7", 1, true), err)
+    assert.equal(2.5, cjson.decode(out).runs[1].counts.total)
+    local valid = validate(out)
+    drop_schema()
+    assert.is_true(valid)
+  end)
+
   it("client:report(x, limit) ends within the limit", function()
     local client = helper.client(fake)
     local run1 = assert(client:trigger { environment = "staging" })

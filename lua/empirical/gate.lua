@@ -295,8 +295,8 @@ function Gate:fetch_report(lane, attempt)
   if parsed then attempt.report = parsed return end
   if err.kind == "interrupted" then self:fail(lane, err) return end
   attempt.report_error = render.error_text(err)
-  self:say(("%s: run %s: the Playwright report could not be fetched: %s"):format(lane.label, attempt.id,
-                                                                                  attempt.report_error))
+  self:say(("%s: the Playwright report could not be fetched: %s"):format(render.run_lead(lane.label, attempt.id),
+                                                                         attempt.report_error))
 end
 
 -- A re-run of the failed tests, if asked for and the deadline leaves time to follow it.
