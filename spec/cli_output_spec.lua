@@ -51,11 +51,7 @@ describe("the command's output", function()
   teardown(function() fake:stop() end)
   before_each(function() fake:reset() end)
 
-  local function run(argv, env)
-    local vars = { EMPIRICALRUN_PROJECT = "acme" }
-    for k, v in pairs(env or {}) do vars[k] = v end
-    return helper.run_command(fake, argv, vars)
-  end
+  local function run(argv, env) return helper.run_command(fake, argv, env, { EMPIRICALRUN_PROJECT = "acme" }) end
 
   -- The gate with a JUnit file and a step summary: code, stdout, stderr, the
   -- summary's text, the JUnit suites.

@@ -248,11 +248,7 @@ describe("empirical's commands against the fake", function()
   teardown(function() fake:stop() end)
   before_each(function() fake:reset() end)
 
-  local function run(argv, env)
-    local vars = { EMPIRICALRUN_PROJECT = "acme" }
-    for k, v in pairs(env or {}) do vars[k] = v end
-    return helper.run_command(fake, argv, vars)
-  end
+  local function run(argv, env) return helper.run_command(fake, argv, env, { EMPIRICALRUN_PROJECT = "acme" }) end
 
   it("trigger prints each run with its link, and --json a list", function()
     local code, out = run { "trigger", "--environment", "staging", "--environment", "production", "--tag", "@smoke" }

@@ -65,14 +65,16 @@ end
 
 -- bin/empirical against a fake as CI runs it: the fake's key and address,
 -- CI=true, none of the caller's project, dashboard or GitHub variables,
--- then `env` on top (false unsets one). Returns exit code, stdout, stderr;
--- fails the spec on a Lua traceback, which the command must never print.
-function M.run_command(server, argv, env)
+-- then `base` (a spec file's own defaults) and `env` on top (false unsets
+-- one). Returns exit code, stdout, stderr; fails the spec on a Lua
+-- traceback, which the command must never print.
+function M.run_command(server, argv, env, base)
   local full = { M.LUA, "bin/empirical" }
   for _, a in ipairs(argv) do full[#full + 1] = a end
   local vars = { EMPIRICALRUN_KEY = server.token, EMPIRICALRUN_API_URL = server.url, CI = "true",
                  EMPIRICALRUN_PROJECT = false, EMPIRICALRUN_DASHBOARD_URL = false, GITHUB_ACTIONS = false,
                  GITHUB_STEP_SUMMARY = false }
+  for k, v in pairs(base or {}) do vars[k] = v end
   for k, v in pairs(env or {}) do vars[k] = v end
   local code, out, err = M.run(full, vars)
   assert((out .. err):find("stack traceback", 1, true) == nil, err)
