@@ -11,20 +11,8 @@ local M = {}
 local format = string.format
 local CODE, OUTCOME_CODE = commands.CODE, commands.OUTCOME_CODE
 
--- JSON with the given keys' empty tables as [] (see empirical.cli.publish).
-local function json(value, arrays)
-  local cjson = require("cjson").new()
-  local marker = "\1empirical:empty-array\1"
-  local function prep(v, key)
-    if v == nil then return cjson.null end
-    if type(v) ~= "table" then return v end
-    if arrays[key] and next(v) == nil then return marker end
-    local out = {}
-    for k, x in pairs(v) do out[k] = prep(x, k) end
-    return out
-  end
-  return (cjson.encode(prep(value, "(top)")):gsub('"\\u0001empirical:empty%-array\\u0001"', "[]"))
-end
+-- JSON with the given keys' empty tables as [].
+local function json(value, arrays) return require("empirical.cli.publish").encode(value, arrays) end
 
 -- Every command that calls the API catches SIGINT and SIGTERM: a call in
 -- flight ends within about 100 ms with an "interrupted" error, which

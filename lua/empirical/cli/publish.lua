@@ -13,12 +13,24 @@ local format, concat = string.format, table.concat
 local EMPTY = "\1empirical:empty-array\1"
 local ARRAYS = { runs = true, attempts = true, cancelled = true, failed_tests = true, flaky_tests = true, path = true }
 
-local function prepare(value, key)
+local function prepare(value, arrays, key)
   if type(value) ~= "table" then return value end
-  if ARRAYS[key] and next(value) == nil then return EMPTY end
+  if arrays[key] and next(value) == nil then return EMPTY end
   local out = {}
-  for k, v in pairs(value) do out[k] = prepare(v, k) end
+  for k, v in pairs(value) do out[k] = prepare(v, arrays, k) end
   return out
+end
+
+local function encode(cjson, prepared)
+  return (cjson.encode(prepared):gsub('"\\u0001empirical:empty%-array\\u0001"', "[]"))
+end
+
+--- value as one line of JSON, its empty tables under the keys in `arrays`
+-- (the top level under "(top)") written [], nil as null.
+function M.encode(value, arrays)
+  local cjson = require("cjson").new()
+  if value == nil then return "null" end
+  return encode(cjson, prepare(value, arrays, "(top)"))
 end
 
 -- Fields the schema says are present but may be null.
@@ -40,10 +52,9 @@ end
 --- The result as one line of JSON.
 function M.json(result)
   local cjson = require("cjson").new()
-  local copy = prepare(result)
+  local copy = prepare(result, ARRAYS)
   fill_nulls(copy, cjson.null)
-  local text = cjson.encode(copy)
-  return (text:gsub('"\\u0001empirical:empty%-array\\u0001"', "[]"))
+  return encode(cjson, copy)
 end
 
 -- What each outcome means (empirical.cli.commands), for a suite's <error>.
