@@ -76,15 +76,10 @@ local function interrupted(o, ctx, client, what, signal, made, cut)
 end
 
 function M.trigger(o, ctx)
-  local gate = require("empirical.gate")
-  local fields = require("empirical.cli.gate_command").trigger_fields(o)
-  -- Every environment's trigger is checked before any is sent.
-  local bad, invalid, bad_params = gate.check_triggers(fields, o.environment)
-  if bad then
-    local text, flag = require("empirical.cli.words").trigger_error(invalid, bad_params, o)
-    return ctx:input_error(commands.COMMAND.trigger, { message = text or render.error_text(invalid), flag = flag,
-                                                        usage = true })
-  end
+  local gate, gate_command = require("empirical.gate"), require("empirical.cli.gate_command")
+  local fields = gate_command.trigger_fields(o)
+  local problem = gate_command.check_triggers(o, fields)   -- every environment's, before any is sent
+  if problem then return ctx:input_error(commands.COMMAND.trigger, problem) end
   return with_client(o, ctx, "trigger", function(client)
     local rows, code = {}, 0
     local runs, errs, signal, answered = started(o.environment, function(env)

@@ -57,19 +57,23 @@ function M.writable(path)
   if not existed then os.remove(path) end
 end
 
+--- Every --environment's trigger checked before any is sent (gate and
+-- trigger): nil, or the problem ({message, flag, usage}) in the flags' words.
+function M.check_triggers(o, fields)
+  local bad, err, params = require("empirical.gate").check_triggers(fields, o.environment)
+  if not bad then return nil end
+  local text, flag = require("empirical.cli.words").trigger_error(err, params, o)
+  return { message = text or require("empirical.cli.render").error_text(err), flag = flag, usage = true }
+end
+
 --- The inputs the gate takes from flags and the environment, checked before
 -- anything is sent: nil, or the problem ({message, flag or variable,
 -- usage: whether help on the flags helps}).
 function M.preflight(o, ctx, fields)
-  local gate = require("empirical.gate")
-  local bad, err, params = gate.check_triggers(fields, o.environment)
-  if bad then
-    local words = require("empirical.cli.words")
-    local text, flag = words.trigger_error(err, params, o)
-    return { message = text or require("empirical.cli.render").error_text(err), flag = flag, usage = true }
-  end
+  local problem = M.check_triggers(o, fields)
+  if problem then return problem end
   if o.junit then
-    local problem = M.writable(o.junit)
+    problem = M.writable(o.junit)
     if problem then
       return { message = format("--junit %s: %s", require("empirical.cli.words").shown(o.junit), problem),
                flag = "junit" }
@@ -77,7 +81,7 @@ function M.preflight(o, ctx, fields)
   end
   local summary = ctx.getenv("GITHUB_STEP_SUMMARY")
   if summary and summary ~= "" then
-    local problem = M.writable(summary)
+    problem = M.writable(summary)
     if problem then
       return { message = format("GITHUB_STEP_SUMMARY=%s: %s", require("empirical.cli.words").shown(summary),
                                 problem), variable = "GITHUB_STEP_SUMMARY" }
